@@ -1,0 +1,6 @@
+#include "disc/version.h"
+
+const char *disc_version(void)
+{
+	return "1";
+}
