@@ -1,0 +1,339 @@
+/*
+ * Connections (see cmdb/db.h) and schema migrations.
+ *
+ * Where the CMDB is: --db, then CMDB_DB, then libpq's PG* variables, then
+ * the embedded server. The connection goes through PQconnectdbParams with
+ * expand_dbname, so a URI, a conninfo string and service=NAME all work.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cmdb/embedded.h"
+#include "internal.h"
+#include "migrations.h"
+
+/* Serializes migrations of one database between processes. */
+#define MIGRATION_LOCK_KEY "7264338001"
+
+static bool pg_env_configured(void)
+{
+	static const char *const vars[] = {"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
+					   "PGUSER", "PGSERVICE"};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return true;
+	}
+	return false;
+}
+
+static const char *os_user(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *sudo = getenv("SUDO_USER");
+
+	/* under sudo, the person is the one who ran sudo */
+	if (getuid() == 0 && sudo && *sudo)
+		return sudo;
+	return pw ? pw->pw_name : "unknown";
+}
+
+int cmdb_schema_latest(void)
+{
+	return cmdb_migrations_count ? cmdb_migrations[cmdb_migrations_count - 1].version : 0;
+}
+
+cmdb_rc cmdb_db_schema_version(struct cmdb_db *db, int *version, struct cmdb_error *err)
+{
+	PGresult *res = cmdb_query(db, "SELECT to_regclass('cmdb.schema_version') IS NOT NULL", 0, NULL,
+				   PGRES_TUPLES_OK, err);
+	bool exists;
+
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	exists = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	*version = 0;
+	if (!exists)
+		return CMDB_OK;
+	res = cmdb_query(db, "SELECT coalesce(max(version), 0) FROM cmdb.schema_version", 0, NULL,
+			 PGRES_TUPLES_OK, err);
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	*version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return CMDB_OK;
+}
+
+/* Checks that the migrations already applied are the ones this library
+ * carries: a changed file means someone edited history. */
+static cmdb_rc check_applied(struct cmdb_db *db, int current, struct cmdb_error *err)
+{
+	PGresult *res;
+	cmdb_rc rc = CMDB_OK;
+
+	if (current == 0)
+		return CMDB_OK;
+	res = cmdb_query(db, "SELECT version, name, checksum FROM cmdb.schema_version ORDER BY version",
+			 0, NULL, PGRES_TUPLES_OK, err);
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	for (int i = 0; i < PQntuples(res) && rc == CMDB_OK; i++) {
+		int v = atoi(PQgetvalue(res, i, 0));
+		const char *sum = PQgetvalue(res, i, 2);
+
+		for (int m = 0; m < cmdb_migrations_count; m++) {
+			if (cmdb_migrations[m].version != v)
+				continue;
+			if (strcmp(cmdb_migrations[m].sha256, sum) != 0)
+				rc = cmdb_error_set(err, CMDB_ESCHEMA,
+						    "migration %s was applied with checksum %.12s..., but this "
+						    "cmdb carries %.12s...: the schema file was changed after release",
+						    PQgetvalue(res, i, 1), sum, cmdb_migrations[m].sha256);
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, bool *applied,
+			   struct cmdb_error *err)
+{
+	char vbuf[24];
+	const char *params[3];
+	int current;
+	cmdb_rc rc;
+	PGresult *res;
+
+	*applied = false;
+	rc = cmdb_exec(db, "BEGIN", 0, NULL, err);
+	if (rc)
+		return rc;
+	rc = cmdb_exec(db, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, err);
+	if (rc)
+		goto fail;
+	rc = cmdb_db_schema_version(db, &current, err);
+	if (rc)
+		goto fail;
+	if (current >= m->version) {
+		cmdb_db_rollback(db);
+		return CMDB_OK;
+	}
+	res = PQexec(db->conn, m->sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		struct cmdb_error inner;
+
+		cmdb_pg_error(db->conn, res, &inner);
+		PQclear(res);
+		rc = cmdb_error_set(err, inner.rc == CMDB_EPERM ? CMDB_EPERM : CMDB_ESCHEMA,
+				    "migration %s failed: %s", m->name, inner.msg);
+		goto fail;
+	}
+	PQclear(res);
+	snprintf(vbuf, sizeof(vbuf), "%d", m->version);
+	params[0] = vbuf;
+	params[1] = m->name;
+	params[2] = m->sha256;
+	rc = cmdb_exec(db, "INSERT INTO cmdb.schema_version (version, name, checksum) VALUES ($1, $2, $3)",
+		       3, params, err);
+	if (rc)
+		goto fail;
+	rc = cmdb_exec(db, "COMMIT", 0, NULL, err);
+	if (rc)
+		return rc;
+	*applied = true;
+	return CMDB_OK;
+fail:
+	cmdb_db_rollback(db);
+	return rc;
+}
+
+cmdb_rc cmdb_db_migrate(struct cmdb_db *db, int *applied, struct cmdb_error *err)
+{
+	int current, n = 0;
+	cmdb_rc rc;
+
+	rc = cmdb_db_schema_version(db, &current, err);
+	if (rc)
+		return rc;
+	if (current > cmdb_schema_latest())
+		return cmdb_error_set(err, CMDB_ESCHEMA,
+				      "the database has schema version %d, newer than this cmdb knows (%d): "
+				      "upgrade cmdb",
+				      current, cmdb_schema_latest());
+	rc = check_applied(db, current, err);
+	if (rc)
+		return rc;
+	for (int i = 0; i < cmdb_migrations_count; i++) {
+		bool done;
+
+		if (cmdb_migrations[i].version <= current)
+			continue;
+		rc = migrate_one(db, &cmdb_migrations[i], &done, err);
+		if (rc)
+			return rc;
+		n += done;
+	}
+	if (applied)
+		*applied = n;
+	return CMDB_OK;
+}
+
+/* Records who is acting, and takes the role the access needs when the
+ * login is allowed to. */
+static cmdb_rc set_session(struct cmdb_db *db, const struct cmdb_db_options *opts,
+			   struct cmdb_error *err)
+{
+	const char *role = opts->access == CMDB_ACCESS_READ    ? "cmdb_reader"
+			   : opts->access == CMDB_ACCESS_WRITE ? "cmdb_writer"
+							       : NULL;
+	const char *params[4] = {os_user(), opts->source ? opts->source : "cli",
+				 opts->change_ref ? opts->change_ref : "", role};
+	PGresult *res;
+	bool member;
+
+	res = cmdb_query(db,
+			 "SELECT set_config('cmdb.os_user', $1, false), set_config('cmdb.source', $2, false), "
+			 "set_config('cmdb.change_ref', $3, false), set_config('TimeZone', 'UTC', false), "
+			 "$4::text IS NOT NULL AND EXISTS (SELECT FROM pg_roles WHERE rolname = $4) "
+			 "AND pg_has_role($4, 'MEMBER')",
+			 4, params, PGRES_TUPLES_OK, err);
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	member = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+	PQclear(res);
+	if (!member)
+		return CMDB_OK;
+	return cmdb_exec(db, opts->access == CMDB_ACCESS_READ ? "SET ROLE cmdb_reader" : "SET ROLE cmdb_writer",
+			 0, NULL, err);
+}
+
+static void describe_target(struct cmdb_db *db)
+{
+	const char *host = PQhost(db->conn), *dbname = PQdb(db->conn), *user = PQuser(db->conn);
+
+	if (db->embedded)
+		snprintf(db->target, sizeof(db->target), "embedded server (%s)", host ? host : "?");
+	else
+		snprintf(db->target, sizeof(db->target), "database %s on %s:%s as %s", dbname ? dbname : "?",
+			 host && *host ? host : "local socket", PQport(db->conn), user ? user : "?");
+}
+
+cmdb_rc cmdb_db_open(const struct cmdb_db_options *opts, struct cmdb_db **out,
+		     struct cmdb_error *err)
+{
+	struct cmdb_embedded_status st;
+	const char *conninfo = opts->conninfo;
+	const char *keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
+	const char *vals[4];
+	struct cmdb_db *db;
+	int version;
+	cmdb_rc rc;
+
+	*out = NULL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	if (!conninfo || !*conninfo) {
+		const char *env = getenv("CMDB_DB");
+		conninfo = env && *env ? env : NULL;
+	}
+	if (!conninfo && !pg_env_configured()) {
+		rc = cmdb_embedded_start(opts->home, &st, err);
+		if (rc)
+			goto fail;
+		conninfo = st.conninfo;
+		db->embedded = true;
+	}
+	vals[0] = conninfo ? conninfo : "";
+	vals[1] = opts->app_name ? opts->app_name : "cmdb";
+	vals[2] = "UTF8";
+	vals[3] = NULL;
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (!db->conn) {
+		rc = cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		char msg[1024];
+		size_t n;
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(db->conn));
+		n = strlen(msg);
+		while (n && msg[n - 1] == '\n')
+			msg[--n] = '\0';
+		rc = cmdb_error_set(err, CMDB_ECONNECT, "cannot connect to the CMDB: %s", msg);
+		goto fail;
+	}
+	describe_target(db);
+	if (opts->access == CMDB_ACCESS_OWNER) {
+		rc = set_session(db, opts, err);
+		if (rc)
+			goto fail;
+		*out = db;
+		return CMDB_OK;
+	}
+	rc = cmdb_db_schema_version(db, &version, err);
+	if (rc)
+		goto fail;
+	if (version < cmdb_schema_latest()) {
+		if (!db->embedded || opts->no_migrate) {
+			rc = version == 0
+				     ? cmdb_error_set(err, CMDB_ESCHEMA,
+						      "%s holds no CMDB yet: run `cmdb init` first",
+						      db->target)
+				     : cmdb_error_set(err, CMDB_ESCHEMA,
+						      "%s has schema version %d; this cmdb needs %d: run "
+						      "`cmdb init` to migrate it",
+						      db->target, version, cmdb_schema_latest());
+			goto fail;
+		}
+		rc = cmdb_db_migrate(db, NULL, err);
+		if (rc)
+			goto fail;
+	}
+	rc = set_session(db, opts, err);
+	if (rc)
+		goto fail;
+	*out = db;
+	return CMDB_OK;
+fail:
+	cmdb_db_close(db);
+	return rc;
+}
+
+void cmdb_db_close(struct cmdb_db *db)
+{
+	if (!db)
+		return;
+	PQfinish(db->conn);
+	free(db);
+}
+
+bool cmdb_db_is_embedded(const struct cmdb_db *db)
+{
+	return db->embedded;
+}
+
+const char *cmdb_db_target(const struct cmdb_db *db)
+{
+	return db->target;
+}
+
+cmdb_rc cmdb_db_begin(struct cmdb_db *db, struct cmdb_error *err)
+{
+	return cmdb_exec(db, "BEGIN", 0, NULL, err);
+}
+
+cmdb_rc cmdb_db_commit(struct cmdb_db *db, struct cmdb_error *err)
+{
+	return cmdb_exec(db, "COMMIT", 0, NULL, err);
+}
+
+void cmdb_db_rollback(struct cmdb_db *db)
+{
+	PQclear(PQexec(db->conn, "ROLLBACK"));
+}

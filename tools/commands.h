@@ -1,0 +1,54 @@
+/*
+ * The subcommands of the cmdb command: a run function and a help text each,
+ * listed in the table in cmdb.c. One file per command group.
+ */
+#ifndef CMDB_TOOL_COMMANDS_H
+#define CMDB_TOOL_COMMANDS_H
+
+#include "cli.h"
+
+struct command {
+	const char *name; /* "ci add" */
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *usage; /* first line: the synopsis */
+};
+
+#define DECLARE_COMMAND(fn, usage)                                                                  \
+	int fn(struct cli *cli, int argc, char **argv);                                             \
+	extern const char usage[]
+
+DECLARE_COMMAND(cmd_init, usage_init);
+DECLARE_COMMAND(cmd_db_status, usage_db_status);
+DECLARE_COMMAND(cmd_db_start, usage_db_start);
+DECLARE_COMMAND(cmd_db_stop, usage_db_stop);
+DECLARE_COMMAND(cmd_type_list, usage_type_list);
+DECLARE_COMMAND(cmd_type_show, usage_type_show);
+DECLARE_COMMAND(cmd_type_add, usage_type_add);
+DECLARE_COMMAND(cmd_ci_add, usage_ci_add);
+DECLARE_COMMAND(cmd_ci_list, usage_ci_list);
+DECLARE_COMMAND(cmd_ci_show, usage_ci_show);
+DECLARE_COMMAND(cmd_ci_set, usage_ci_set);
+DECLARE_COMMAND(cmd_ci_retire, usage_ci_retire);
+DECLARE_COMMAND(cmd_ci_history, usage_ci_history);
+DECLARE_COMMAND(cmd_rel_add, usage_rel_add);
+DECLARE_COMMAND(cmd_rel_rm, usage_rel_rm);
+DECLARE_COMMAND(cmd_rel_list, usage_rel_list);
+DECLARE_COMMAND(cmd_rel_types, usage_rel_types);
+DECLARE_COMMAND(cmd_audit_chain, usage_audit_chain);
+
+/* Parses a command's options: the command's own long options first, then
+ * the common ones. Returns the next option code, -1 at the end; common
+ * options are handled here. *stop is set (with cli->exit) when the command
+ * must end now. */
+int cli_next_opt(struct cli *cli, int argc, char **argv, const char *shortopts,
+		 const struct option *local, bool *stop);
+
+/* Checks that between min and max (-1: any) positional arguments are left
+ * after the options; else sets cli->exit to a usage error. */
+bool cli_want_args(struct cli *cli, int argc, char **argv, int min, int max);
+
+/* For commands with no options of their own: parses the common options and
+ * checks the positional count. False (with cli->exit set) ends the command. */
+bool cli_plain_args(struct cli *cli, int argc, char **argv, int min, int max);
+
+#endif
