@@ -48,8 +48,12 @@ int cmdb_schema_latest(void)
 
 cmdb_rc cmdb_db_schema_version(struct cmdb_db *db, int *version, struct cmdb_error *err)
 {
-	PGresult *res = cmdb_query(db, "SELECT to_regclass('cmdb.schema_version') IS NOT NULL", 0, NULL,
-				   PGRES_TUPLES_OK, err);
+	/* pg_class through SQL, not to_regclass: the catalog cache can be stale
+	 * right after waiting for another process's migration lock */
+	PGresult *res = cmdb_query(db,
+				   "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+				   "ON n.oid = c.relnamespace WHERE n.nspname = 'cmdb' AND c.relname = 'schema_version')",
+				   0, NULL, PGRES_TUPLES_OK, err);
 	bool exists;
 
 	if (!res)

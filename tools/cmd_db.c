@@ -14,6 +14,11 @@ const char usage_init[] =
 	"Needs a login that may create roles (cmdb_owner, cmdb_writer, cmdb_reader).\n"
 	"Safe to run again, and from several processes at once.\n";
 
+const char usage_migrate[] =
+	"Usage: cmdb migrate [--db CONNINFO]\n"
+	"\n"
+	"The same as cmdb init: applies the migrations the database lacks.\n";
+
 const char usage_db_status[] =
 	"Usage: cmdb db status [--json]\n"
 	"\n"

@@ -17,7 +17,7 @@
 
 static const struct command commands[] = {
 	{"init", cmd_init, usage_init},
-	{"migrate", cmd_init, usage_init},
+	{"migrate", cmd_init, usage_migrate},
 	{"db status", cmd_db_status, usage_db_status},
 	{"db start", cmd_db_start, usage_db_start},
 	{"db stop", cmd_db_stop, usage_db_stop},
@@ -114,6 +114,11 @@ static int help(int argc, char **argv)
 
 	if (argc == 0) {
 		fputs(USAGE_MAIN, stdout);
+		return cli_finish(EXIT_OK);
+	}
+	if (strcmp(argv[0], "--commands") == 0) { /* for scripts: every command, one a line */
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			puts(commands[i].name);
 		return cli_finish(EXIT_OK);
 	}
 	cmd = find_command(argc, argv, &used);

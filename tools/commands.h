@@ -18,6 +18,7 @@ struct command {
 	extern const char usage[]
 
 DECLARE_COMMAND(cmd_init, usage_init);
+extern const char usage_migrate[];
 DECLARE_COMMAND(cmd_db_status, usage_db_status);
 DECLARE_COMMAND(cmd_db_start, usage_db_start);
 DECLARE_COMMAND(cmd_db_stop, usage_db_stop);

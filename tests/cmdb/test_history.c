@@ -1,0 +1,254 @@
+/*
+ * The history: hash chain verification and tamper detection, append-only
+ * for every role, role rights, and the chain under concurrent writers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "cmdb/audit.h"
+#include "cmdb/ci.h"
+#include "testdb.h"
+
+static char conninfo[1200];
+
+static int64_t add(struct cmdb_db *db, const char *name)
+{
+	struct cmdb_ci_new ci = {.type = "host", .name = name, .description = "history test"};
+	struct cmdb_error err = {0};
+	int64_t id;
+
+	assert_int_equal(cmdb_ci_add(db, &ci, &id, &err), CMDB_OK);
+	return id;
+}
+
+static void fresh(const char *name, struct cmdb_db **db)
+{
+	testdb_create(name, conninfo, sizeof(conninfo));
+	*db = testdb_open(conninfo, CMDB_ACCESS_WRITE);
+}
+
+static void work(struct cmdb_db *db)
+{
+	struct cmdb_ci_change ch = {.status = "maintenance", .owner = "ops"};
+	struct cmdb_error err = {0};
+	int64_t a = add(db, "h1"), b = add(db, "h2");
+
+	assert_int_equal(cmdb_ci_set(db, a, &ch, &err), CMDB_OK);
+	assert_int_equal(cmdb_ci_identity_add(db, b, "serial", "S-1", &err), CMDB_OK);
+	assert_int_equal(cmdb_ci_retire(db, b, "gone", &err), CMDB_OK);
+}
+
+static void test_intact_chain(void **state)
+{
+	struct cmdb_chain_report rep;
+	struct cmdb_error err = {0};
+	struct cmdb_db *db;
+
+	fresh("test_hist_intact", &db);
+	work(db);
+	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_OK);
+	assert_int_equal(rep.broken_id, 0);
+	assert_true(rep.checked >= 6);
+	assert_int_equal(strlen(rep.head_hash), 64);
+	cmdb_db_close(db);
+}
+
+/* Alters the history behind the triggers' back, as a superuser could. */
+static void tamper(const char *sql)
+{
+	char msg[512], full[512];
+
+	snprintf(full, sizeof(full), "SET session_replication_role = replica; %s", sql);
+	assert_int_equal(testdb_sql(conninfo, full, msg, sizeof(msg)), 0);
+}
+
+static void expect_broken(struct cmdb_db *db, const char *row_sql, const char *problem)
+{
+	struct cmdb_chain_report rep;
+	struct cmdb_error err = {0};
+	char row[32];
+
+	assert_int_equal(testdb_sql(conninfo, row_sql, row, sizeof(row)), 0);
+	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_EINTEGRITY);
+	assert_int_equal(rep.broken_id, atoll(row));
+	assert_non_null(strstr(rep.problem, problem));
+}
+
+static void test_altered_row_detected(void **state)
+{
+	struct cmdb_db *db;
+
+	fresh("test_hist_altered", &db);
+	work(db);
+	tamper("UPDATE cmdb.history SET new = '\"nobody\"' WHERE field = 'owner'");
+	expect_broken(db, "SELECT id FROM cmdb.history WHERE field = 'owner'", "does not match its hash");
+	cmdb_db_close(db);
+}
+
+static void test_removed_row_detected(void **state)
+{
+	struct cmdb_db *db;
+
+	fresh("test_hist_removed", &db);
+	work(db);
+	tamper("DELETE FROM cmdb.history WHERE field = 'owner'");
+	/* the row after the removed one no longer links */
+	expect_broken(db, "SELECT min(id) FROM cmdb.history WHERE id > (SELECT min(id) FROM cmdb.history WHERE op = 'status')",
+		      "link to the previous row");
+	cmdb_db_close(db);
+}
+
+static void test_cut_tail_detected(void **state)
+{
+	struct cmdb_db *db;
+
+	fresh("test_hist_tail", &db);
+	work(db);
+	tamper("DELETE FROM cmdb.history WHERE id = (SELECT max(id) FROM cmdb.history)");
+	expect_broken(db, "SELECT max(id) FROM cmdb.history", "removed from the end");
+	cmdb_db_close(db);
+}
+
+static void test_rewritten_with_new_hash_detected(void **state)
+{
+	struct cmdb_db *db;
+
+	fresh("test_hist_rehash", &db);
+	work(db);
+	/* a forger who recomputes the altered row's own hash still breaks the next link */
+	tamper("UPDATE cmdb.history h SET new = '\"nobody\"' WHERE field = 'owner';"
+	       "UPDATE cmdb.history h SET hash = cmdb.history_row_hash(h) WHERE field = 'owner'");
+	expect_broken(db, "SELECT min(id) FROM cmdb.history WHERE id > (SELECT id FROM cmdb.history WHERE field = 'owner')",
+		      "link to the previous row");
+	cmdb_db_close(db);
+}
+
+static void test_append_only_for_every_role(void **state)
+{
+	static const char *const roles[] = {"cmdb_writer", "cmdb_owner", "cmdb_reader"};
+	static const char *const stmts[] = {"UPDATE cmdb.history SET source = 'x'", "DELETE FROM cmdb.history",
+					    "TRUNCATE cmdb.history", "DELETE FROM cmdb.history_head"};
+	struct cmdb_db *db;
+	char sql[256], msg[512], before[32], after[32];
+
+	fresh("test_hist_roles", &db);
+	work(db);
+	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM cmdb.history", before, sizeof(before)), 0);
+	for (size_t r = 0; r < 3; r++) {
+		for (size_t s = 0; s < 4; s++) {
+			snprintf(sql, sizeof(sql), "SET ROLE %s; %s", roles[r], stmts[s]);
+			assert_int_equal(testdb_sql(conninfo, sql, msg, sizeof(msg)), -1);
+		}
+	}
+	/* even the superuser is stopped by the triggers */
+	assert_int_equal(testdb_sql(conninfo, "DELETE FROM cmdb.history", msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "append-only"));
+	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM cmdb.history", after, sizeof(after)), 0);
+	assert_string_equal(before, after);
+	cmdb_db_close(db);
+}
+
+static void test_reader_cannot_write(void **state)
+{
+	static const char *const writes[] = {
+		"SELECT cmdb.ci_add('host', 'r', 'reader', NULL, NULL, NULL, NULL, NULL)",
+		"UPDATE cmdb.ci SET description = 'x'",
+		"INSERT INTO cmdb.ci_type (name, description) VALUES ('rt', 'x')",
+		"UPDATE cmdb.rel_type SET description = 'x'",
+		"INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT id, 'serial', 'R' FROM cmdb.ci LIMIT 1",
+		"INSERT INTO cmdb.history (id, at, txid, db_user, source, entity, op, prev_hash, hash) "
+		"VALUES (0, now(), 0, 'x', 'x', 'ci', 'x', '', '')",
+		"CREATE TABLE cmdb.sneaky (x int)",
+		"UPDATE cmdb.history_head SET rows = 0",
+	};
+	struct cmdb_db_options o = {.conninfo = NULL, .access = CMDB_ACCESS_READ};
+	struct cmdb_ci_new ci = {.type = "host", .name = "via-api", .description = "x"};
+	struct cmdb_error err = {0};
+	struct cmdb_db *db, *reader;
+	char sql[512], msg[512];
+	int64_t id;
+
+	fresh("test_hist_reader", &db);
+	work(db);
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		snprintf(sql, sizeof(sql), "SET ROLE cmdb_reader; %s", writes[i]);
+		assert_int_equal(testdb_sql(conninfo, sql, msg, sizeof(msg)), -1);
+		assert_non_null(strstr(msg, "permission denied"));
+	}
+	/* the library's read access takes the reader role */
+	o.conninfo = conninfo;
+	assert_int_equal(cmdb_db_open(&o, &reader, &err), CMDB_OK);
+	assert_int_equal(cmdb_ci_add(reader, &ci, &id, &err), CMDB_EPERM);
+	cmdb_db_close(reader);
+	/* writers cannot touch the schema or write history directly */
+	assert_int_equal(testdb_sql(conninfo, "SET ROLE cmdb_writer; CREATE TABLE cmdb.sneaky (x int)", msg, sizeof(msg)), -1);
+	assert_int_equal(testdb_sql(conninfo, "SET ROLE cmdb_writer; SELECT cmdb.history_append('ci','x',NULL,NULL,NULL,NULL,NULL,NULL)",
+				    msg, sizeof(msg)), -1);
+	cmdb_db_close(db);
+}
+
+static void test_concurrent_writers_keep_one_chain(void **state)
+{
+	enum { WRITERS = 4, EACH = 25 };
+	struct cmdb_chain_report rep;
+	struct cmdb_error err = {0};
+	struct cmdb_db *db;
+	char out[32];
+	pid_t pids[WRITERS];
+
+	fresh("test_hist_concurrent", &db);
+	for (int w = 0; w < WRITERS; w++) {
+		pids[w] = fork();
+		assert_true(pids[w] >= 0);
+		if (pids[w] == 0) {
+			struct cmdb_db *mine = testdb_open(conninfo, CMDB_ACCESS_WRITE);
+			char name[32];
+
+			for (int i = 0; i < EACH; i++) {
+				struct cmdb_ci_new ci = {.type = "host", .name = name, .description = "concurrent"};
+				struct cmdb_ci_change ch = {.status = "maintenance"};
+				int64_t id;
+
+				snprintf(name, sizeof(name), "w%d-%d", w, i);
+				if (cmdb_ci_add(mine, &ci, &id, &err) || cmdb_ci_set(mine, id, &ch, &err))
+					_exit(1);
+			}
+			cmdb_db_close(mine);
+			_exit(0);
+		}
+	}
+	for (int w = 0; w < WRITERS; w++) {
+		int status;
+		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_OK);
+	assert_int_equal(rep.checked, WRITERS * EACH * 2);
+	/* chain order is id order is commit order */
+	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY id) AS back "
+					      "FROM cmdb.history) x WHERE back", out, sizeof(out)), 0);
+	assert_string_equal(out, "0");
+	cmdb_db_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_intact_chain),
+		cmocka_unit_test(test_altered_row_detected),
+		cmocka_unit_test(test_removed_row_detected),
+		cmocka_unit_test(test_cut_tail_detected),
+		cmocka_unit_test(test_rewritten_with_new_hash_detected),
+		cmocka_unit_test(test_append_only_for_every_role),
+		cmocka_unit_test(test_reader_cannot_write),
+		cmocka_unit_test(test_concurrent_writers_keep_one_chain),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
