@@ -22,6 +22,7 @@
 #   LAB_HOSTS  hosts on subnet A (1..64, default 8)
 #   LAB_WAIT   seconds to wait for all services to listen (default 20)
 #   LAB_OWNER_PID  pid whose death makes the lab stale (default $PPID)
+#   LAB_KEEP=1 keep a lab whose `up` failed, for inspection (default: remove)
 #
 # RULE FOR TESTS: every test that calls `lab.sh up` must install a trap that
 # calls `lab.sh down` on EXIT (and so also on failure or interruption), before
@@ -75,6 +76,7 @@ pid_start() {
   local stat
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
   stat=${stat##*) }
+  # shellcheck disable=SC2086 # split the fields on purpose
   set -- $stat
   printf '%s' "${20}"
 }
@@ -135,7 +137,12 @@ lab_down() {
 lab_is_stale() {
   local id=$1 st pid start
   st=$(state_dir "$id")
-  [ -f "$st/lab.env" ] || return 0            # namespaces without state: orphaned
+  if [ ! -f "$st/lab.env" ]; then
+    # A state dir younger than a minute without lab.env is an `up` in its
+    # first instant; anything else without lab.env is orphaned.
+    if [ -d "$st" ] && [ -n "$(find "$st" -maxdepth 0 -mmin -1 2>/dev/null)" ]; then return 1; fi
+    return 0
+  fi
   pid=$(sed -n 's/^CREATOR_PID=//p' "$st/lab.env")
   start=$(sed -n 's/^CREATOR_START=//p' "$st/lab.env")
   [ -n "$pid" ] && [ -n "$start" ] || return 0
@@ -218,7 +225,9 @@ UP_OK=0
 UP_ID=""
 up_cleanup() {
   local rc=$?
-  if [ "$UP_OK" != 1 ] && [ -n "$UP_ID" ]; then
+  if [ "$UP_OK" != 1 ] && [ -n "$UP_ID" ] && [ "${LAB_KEEP:-0}" = 1 ]; then
+    log "up failed (exit $rc); LAB_KEEP=1: lab $UP_ID kept for inspection in $ST; 'LAB_ID=$UP_ID $LAB_SH down' removes it"
+  elif [ "$UP_OK" != 1 ] && [ -n "$UP_ID" ]; then
     log "up failed (exit $rc); tearing down lab $UP_ID"
     local j
     for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
@@ -248,8 +257,10 @@ want_listen() { N_LISTEN[$1]+="$2:$3 "; }
 
 make_cert() { # node
   local n=$1 h=${N_HOST[$1]} sans
-  sans="DNS:$h,DNS:$n.lab.test,IP:${N_IP[$n]}"
-  [ "$n" = a1 ] && sans="DNS:$h,DNS:www.lab.test,DNS:$n.lab.test,IP:${N_IP[$n]}"
+  sans="DNS:$h"
+  [ "$n" = a1 ] && sans+=",DNS:www.lab.test"
+  [ "$h" != "$n.lab.test" ] && sans+=",DNS:$n.lab.test"
+  sans+=",IP:${N_IP[$n]}"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 90 \
     -subj "/O=cmdb lab/OU=$n/CN=$h" -addext "subjectAltName=$sans" \
     -addext "basicConstraints=critical,CA:FALSE" \
@@ -264,7 +275,8 @@ write_index() { # dir title
 }
 
 nginx_conf() { # node
-  local n=$1 d="$ST/$n/nginx"
+  local n=$1
+  local d="$ST/$n/nginx"
   mkdir -p "$d/tmp"
   write_index "$d/www" "cmdb lab $n nginx"
   cat >"$d/nginx.conf" <<EOF
@@ -333,9 +345,9 @@ cmd_up() {
   local id hosts wait_s st
   id=$(lab_id_default)
   hosts=${LAB_HOSTS:-8}
-  [[ $hosts =~ ^[0-9]+$ ]] && ((hosts >= 1 && hosts <= MAX_HOSTS)) || die "LAB_HOSTS must be 1..$MAX_HOSTS"
+  [[ $hosts =~ ^[1-9][0-9]{0,2}$ ]] && ((hosts >= 1 && hosts <= MAX_HOSTS)) || die "LAB_HOSTS must be 1..$MAX_HOSTS"
   wait_s=${LAB_WAIT:-20}
-  [[ $wait_s =~ ^[0-9]+$ ]] && ((wait_s >= 1 && wait_s <= 300)) || die "LAB_WAIT must be 1..300"
+  [[ $wait_s =~ ^[1-9][0-9]{0,2}$ ]] && ((wait_s >= 1 && wait_s <= 300)) || die "LAB_WAIT must be 1..300"
   local pgbin; pgbin=$(pg_bindir)
   getent passwd postgres >/dev/null || die "no postgres user; run tools/deps.sh"
 
@@ -384,6 +396,11 @@ cmd_up() {
   done
   ip -n "$br" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   ip -n "$br" link add br1 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+  # Bridged frames bypass netfilter (matters only where br_netfilter is loaded).
+  if ip netns exec "$br" test -e /proc/sys/net/bridge/bridge-nf-call-iptables; then
+    ip netns exec "$br" sysctl -q -w net.bridge.bridge-nf-call-iptables=0 \
+      net.bridge.bridge-nf-call-arptables=0 >/dev/null 2>&1 || true
+  fi
   ip -n "$br" link set br0 up
   ip -n "$br" link set br1 up
 
@@ -451,7 +468,7 @@ EOF
 
   # Services.
   log "lab $id: starting services"
-  local spec kind port
+  local spec port
   for n in "${NODES[@]}"; do
     if [ -n "${N_PY[$n]}" ]; then
       local -a certargs=()
@@ -508,7 +525,12 @@ EOF
         IFS=: read -r n port label <<<"$p"
         msg+=" $label on $n (${N_IP[$n]}:$port);"
       done
-      die "not listening after ${wait_s}s:$msg logs in $st/log"
+      for n in $(printf '%s\n' "${pending[@]}" | cut -d: -f1 | sort -u); do
+        for logf in "$st/log/$n"-*.log; do
+          [ -s "$logf" ] && log "${logf##*/}: $(tail -n 3 "$logf" | tr '\n' ' ')"
+        done
+      done
+      die "not listening after ${wait_s}s:$msg"
     fi
     sleep 0.1
   done

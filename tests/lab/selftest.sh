@@ -30,7 +30,9 @@ ip netns del "$probe"
 export LAB_ID="st$$"
 export LAB_OWNER_PID=$$
 STALE_ID="st$$x"
+owner=""
 cleanup() {
+  if [ -n "$owner" ]; then kill "$owner" 2>/dev/null || true; fi
   LAB_ID=$STALE_ID "$LAB_SH" down >/dev/null 2>&1 || true
   "$LAB_SH" down >/dev/null 2>&1 || true
 }
@@ -108,13 +110,20 @@ else
 fi
 
 # --- a second lab: no collision, and down --stale ---------------------------
-( exit 0 ) &
-dead=$!
-wait "$dead" || true
-if LAB_ID=$STALE_ID LAB_HOSTS=1 LAB_OWNER_PID=$dead "$LAB_SH" up >/dev/null; then
+# Its owner is a sleep that is killed before `down --stale`, so that the lab
+# is live (and safe from other tests' --stale sweeps) while it is checked.
+sleep 60 &
+owner=$!
+if LAB_ID=$STALE_ID LAB_HOSTS=1 LAB_OWNER_PID=$owner "$LAB_SH" up >/dev/null; then
   ok "second lab up beside the first"
   check "second lab has its own scanner" test -e "/run/netns/cmdblab-$STALE_ID-sc"
-  check "first lab still answers" "$LAB_SH" exec sc timeout 3 bash -c 'exec 3<>/dev/tcp/198.18.1.11/80'
+  check "second lab's a1 answers in its own namespace" env LAB_ID="$STALE_ID" "$LAB_SH" exec sc \
+    timeout 3 bash -c 'exec 3<>/dev/tcp/198.18.1.11/80'
+  check "first lab still answers" "$LAB_SH" exec sc timeout 3 bash -c 'exec 3<>/dev/tcp/198.18.1.11/443'
+  check "down --stale keeps a lab whose owner lives" bash -c \
+    "'$LAB_SH' down --stale && test -e /run/netns/cmdblab-$STALE_ID-sc"
+  kill "$owner" 2>/dev/null || true
+  wait "$owner" 2>/dev/null || true
   "$LAB_SH" down --stale >/dev/null 2>&1 || true
   check "down --stale removed the orphaned lab" bash -c \
     "! ip netns list | grep -q 'cmdblab-$STALE_ID-' && ! test -e /tmp/cmdb-lab-$STALE_ID"
