@@ -61,6 +61,7 @@ usage() {
 }
 
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3 || echo python3); fi
+export PYTHONDONTWRITEBYTECODE=1   # keep the source tree clean
 
 lab_id_default() {
   local id=${LAB_ID:-p$PPID}

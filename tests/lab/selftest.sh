@@ -15,6 +15,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_SH="$HERE/lab.sh"
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
+export PYTHONDONTWRITEBYTECODE=1
 
 if [ "$(id -u)" != 0 ]; then
   echo "lab_selftest: SKIP (needs root)"
