@@ -107,6 +107,15 @@ lab_down() {
   st=$(state_dir "$id")
   mapfile -t nss < <(lab_namespaces "$id")
   if [ ${#nss[@]} -gt 0 ]; then
+    # PostgreSQL: fast shutdown (SIGINT) first, so that open client sessions
+    # do not hold up a smart shutdown; only if the pid is inside the lab.
+    local pgpid f lab_pids=" "
+    for ns in "${nss[@]}"; do lab_pids+="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; done
+    for f in "$st"/*/pg/data/postmaster.pid; do
+      [ -f "$f" ] || continue
+      pgpid=$(head -n 1 "$f")
+      if [[ $lab_pids == *" $pgpid "* ]]; then kill -INT "$pgpid" 2>/dev/null || true; fi
+    done
     # TERM everything, wait up to 3 s, then KILL what is left, wait up to 2 s.
     for sig in TERM KILL; do
       all=()
@@ -497,7 +506,8 @@ EOF
       "$pgbin/postgres" -D "$st/$n/pg/data" -c listen_addresses='*' -c port=5432 \
       -c unix_socket_directories="$st/$n/pg" -c shared_buffers=16MB -c max_connections=20 \
       -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c logging_collector=off \
-      -c max_wal_senders=0 -c wal_level=minimal -c autovacuum=off
+      -c max_wal_senders=0 -c wal_level=minimal -c autovacuum=off \
+      -c dynamic_shared_memory_type=mmap
     want_listen "$n" 5432 postgres
   done
 
