@@ -14,6 +14,7 @@ packages=(
   ieee-data                   # MAC vendor registry files
   iproute2 nftables procps util-linux  # namespace test lab, pkill/setpriv
   python3
+  nginx openssl               # test lab: real http/https server, TLS certificates and s_server
 )
 
 missing=()
