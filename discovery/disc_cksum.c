@@ -31,11 +31,10 @@ uint16_t disc_cksum_ipv4_header(const uint8_t *hdr, size_t len)
 	return disc_cksum_finish(disc_cksum_add(0, hdr, len));
 }
 
-uint16_t disc_cksum_l4(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *seg,
-		       size_t len)
+uint16_t disc_cksum_l4(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *seg, size_t len)
 {
-	uint64_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto +
-			  (uint64_t)len;
+	uint64_t pseudo =
+		(src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + (uint64_t)len;
 
 	return disc_cksum_finish(disc_cksum_add(fold(pseudo), seg, len));
 }

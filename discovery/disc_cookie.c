@@ -11,10 +11,10 @@ uint32_t disc_cookie_make(const struct disc_cookie *c, uint32_t src_ip, uint32_t
 {
 	/* Network byte order, so the value does not depend on the host. */
 	const uint8_t msg[12] = {
-		(uint8_t)(src_ip >> 24), (uint8_t)(src_ip >> 16), (uint8_t)(src_ip >> 8),
-		(uint8_t)src_ip,         (uint8_t)(dst_ip >> 24), (uint8_t)(dst_ip >> 16),
-		(uint8_t)(dst_ip >> 8),  (uint8_t)dst_ip,         (uint8_t)(src_port >> 8),
-		(uint8_t)src_port,       (uint8_t)(dst_port >> 8), (uint8_t)dst_port,
+		(uint8_t)(src_ip >> 24), (uint8_t)(src_ip >> 16),  (uint8_t)(src_ip >> 8),
+		(uint8_t)src_ip,	 (uint8_t)(dst_ip >> 24),  (uint8_t)(dst_ip >> 16),
+		(uint8_t)(dst_ip >> 8),	 (uint8_t)dst_ip,	   (uint8_t)(src_port >> 8),
+		(uint8_t)src_port,	 (uint8_t)(dst_port >> 8), (uint8_t)dst_port,
 	};
 
 	return (uint32_t)disc_siphash24(&c->key, msg, sizeof(msg));

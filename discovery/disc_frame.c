@@ -11,7 +11,7 @@
 #include "disc_bytes.h"
 
 #define ETHERTYPE_IPV4 0x0800
-#define ETHERTYPE_ARP 0x0806
+#define ETHERTYPE_ARP  0x0806
 #define ETHERTYPE_VLAN 0x8100
 #define ETHERTYPE_QINQ 0x88a8
 
@@ -40,8 +40,8 @@ static enum disc_status parse_tcp_options(const uint8_t *o, size_t len, struct d
 		olen = o[i + 1];
 		if (olen < 2 || olen > len - i)
 			return FAIL(err, DISC_ERR_MALFORMED,
-				    "TCP option %u length %u does not fit in %zu option bytes", kind,
-				    olen, len - i);
+				    "TCP option %u length %u does not fit in %zu option bytes",
+				    kind, olen, len - i);
 		/* A known kind with an unexpected length is kept in the order but not decoded. */
 		switch (kind) {
 		case 2:
@@ -81,13 +81,14 @@ static enum disc_status parse_tcp(const uint8_t *p, size_t len, struct disc_tcp_
 	size_t hlen;
 
 	if (len < 20)
-		return FAIL(err, DISC_ERR_TRUNCATED, "TCP header needs 20 bytes, %zu captured", len);
+		return FAIL(err, DISC_ERR_TRUNCATED, "TCP header needs 20 bytes, %zu captured",
+			    len);
 	hlen = (size_t)(p[12] >> 4) * 4;
 	if (hlen < 20)
 		return FAIL(err, DISC_ERR_MALFORMED, "TCP data offset %zu is below 20 bytes", hlen);
 	if (hlen > len)
-		return FAIL(err, DISC_ERR_TRUNCATED,
-			    "TCP header of %zu bytes, only %zu captured", hlen, len);
+		return FAIL(err, DISC_ERR_TRUNCATED, "TCP header of %zu bytes, only %zu captured",
+			    hlen, len);
 	tcp->src_port = disc_get_be16(p);
 	tcp->dst_port = disc_get_be16(p + 2);
 	tcp->seq = disc_get_be32(p + 4);
@@ -130,11 +131,12 @@ static enum disc_status parse_quote(const uint8_t *p, size_t len, struct disc_ic
 		return FAIL(err, DISC_ERR_MALFORMED, "ICMP error quotes IP version %u", p[0] >> 4);
 	hlen = (size_t)(p[0] & 15) * 4;
 	if (hlen < 20)
-		return FAIL(err, DISC_ERR_MALFORMED, "quoted IPv4 header length %zu below 20", hlen);
+		return FAIL(err, DISC_ERR_MALFORMED, "quoted IPv4 header length %zu below 20",
+			    hlen);
 	if (hlen + 8 > len)
 		return FAIL(err, DISC_ERR_TRUNCATED,
-			    "ICMP error quotes %zu bytes, needs the %zu-byte header and 8 more", len,
-			    hlen);
+			    "ICMP error quotes %zu bytes, needs the %zu-byte header and 8 more",
+			    len, hlen);
 	q->id = disc_get_be16(p + 4);
 	q->ttl = p[8];
 	q->proto = p[9];
@@ -157,14 +159,15 @@ static enum disc_status parse_icmp(const uint8_t *p, size_t len, struct disc_icm
 				   struct disc_error *err)
 {
 	if (len < 8)
-		return FAIL(err, DISC_ERR_TRUNCATED, "ICMP header needs 8 bytes, %zu captured", len);
+		return FAIL(err, DISC_ERR_TRUNCATED, "ICMP header needs 8 bytes, %zu captured",
+			    len);
 	icmp->type = p[0];
 	icmp->code = p[1];
 	icmp->payload = p + 8;
 	icmp->payload_len = len - 8;
 	switch (icmp->type) {
-	case 0:  /* echo reply */
-	case 8:  /* echo request */
+	case 0: /* echo reply */
+	case 8: /* echo request */
 		icmp->id = disc_get_be16(p + 4);
 		icmp->seq = disc_get_be16(p + 6);
 		return DISC_OK;
@@ -179,9 +182,9 @@ static enum disc_status parse_icmp(const uint8_t *p, size_t len, struct disc_icm
 		icmp->ts_receive = disc_get_be32(p + 12);
 		icmp->ts_transmit = disc_get_be32(p + 16);
 		return DISC_OK;
-	case 3:  /* destination unreachable */
-	case 4:  /* source quench */
-	case 5:  /* redirect */
+	case 3:	 /* destination unreachable */
+	case 4:	 /* source quench */
+	case 5:	 /* redirect */
 	case 11: /* time exceeded */
 	case 12: /* parameter problem */
 		icmp->has_quote = true;
@@ -199,7 +202,8 @@ static enum disc_status parse_ipv4(const uint8_t *p, size_t len, struct disc_fra
 	uint16_t frag;
 
 	if (len < 20)
-		return FAIL(err, DISC_ERR_TRUNCATED, "IPv4 header needs 20 bytes, %zu captured", len);
+		return FAIL(err, DISC_ERR_TRUNCATED, "IPv4 header needs 20 bytes, %zu captured",
+			    len);
 	if (p[0] >> 4 != 4)
 		return FAIL(err, DISC_ERR_MALFORMED, "IP version %u in an IPv4 frame", p[0] >> 4);
 	hlen = (size_t)(p[0] & 15) * 4;
@@ -252,7 +256,8 @@ static enum disc_status parse_arp(const uint8_t *p, size_t len, struct disc_arp_
 				  struct disc_error *err)
 {
 	if (len < 28)
-		return FAIL(err, DISC_ERR_TRUNCATED, "ARP packet needs 28 bytes, %zu captured", len);
+		return FAIL(err, DISC_ERR_TRUNCATED, "ARP packet needs 28 bytes, %zu captured",
+			    len);
 	if (disc_get_be16(p) != 1 || disc_get_be16(p + 2) != ETHERTYPE_IPV4 || p[4] != 6 ||
 	    p[5] != 4)
 		return FAIL(err, DISC_ERR_UNSUPPORTED,
@@ -280,8 +285,10 @@ enum disc_status disc_frame_parse(const uint8_t *buf, size_t len, enum disc_link
 	if (link != DISC_LINK_ETHERNET)
 		return FAIL(err, DISC_ERR_UNSUPPORTED, "unsupported link type %d", (int)link);
 	if (len < 14)
-		return FAIL(err, DISC_ERR_TRUNCATED, "frame of %zu bytes is shorter than an Ethernet "
-			    "header (14)", len);
+		return FAIL(err, DISC_ERR_TRUNCATED,
+			    "frame of %zu bytes is shorter than an Ethernet "
+			    "header (14)",
+			    len);
 	out->has_eth = true;
 	memcpy(out->eth_dst, buf, 6);
 	memcpy(out->eth_src, buf + 6, 6);

@@ -173,9 +173,9 @@ enum disc_status disc_perm_parse_shard(const char *s, uint32_t *shard, uint32_t 
 		return disc_error_set(err, DISC_ERR_SYNTAX,
 				      "bad shard \"%s\": expected I/N, e.g. 1/3", s);
 	if (n == 0 || i == 0 || i > n)
-		return disc_error_set(err, DISC_ERR_RANGE,
-				      "bad shard \"%s\": need 1 <= I <= N (the first of three is 1/3)",
-				      s);
+		return disc_error_set(
+			err, DISC_ERR_RANGE,
+			"bad shard \"%s\": need 1 <= I <= N (the first of three is 1/3)", s);
 	*shard = i - 1;
 	*shards = n;
 	return DISC_OK;

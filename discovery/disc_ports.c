@@ -13,7 +13,7 @@
 /* Generated from data/top-ports.txt by embed_text.cmake. */
 extern const char disc_top_ports_text[];
 
-#define LIST_MAX 4096
+#define LIST_MAX     4096
 #define NAME_MAX_LEN 31
 
 struct list_entry {
@@ -64,7 +64,8 @@ static void load_list(void)
 		if (len > 0 && p[0] != '#') {
 			slash = memchr(p, '/', len);
 			sp = memchr(p, ' ', len);
-			if (!slash || !sp || sp < slash || !parse_port(p, (size_t)(slash - p), &port))
+			if (!slash || !sp || sp < slash ||
+			    !parse_port(p, (size_t)(slash - p), &port))
 				goto bad;
 			if (sp - slash == 4 && memcmp(slash, "/tcp", 4) == 0) {
 				tab = list.tcp;
@@ -259,9 +260,10 @@ enum disc_status disc_ports_parse(struct disc_ports *p, const char *spec, unsign
 			goto out;
 		}
 		if (protos == 0) {
-			st = disc_error_set(err, DISC_ERR_SYNTAX,
-					    "port \"%.*s\" has no protocol; prefix it with T: or U:",
-					    (int)len, item);
+			st = disc_error_set(
+				err, DISC_ERR_SYNTAX,
+				"port \"%.*s\" has no protocol; prefix it with T: or U:", (int)len,
+				item);
 			goto out;
 		}
 		dash = memchr(item, '-', len);
@@ -271,11 +273,12 @@ enum disc_status disc_ports_parse(struct disc_ports *p, const char *spec, unsign
 				if (!(protos & pr))
 					continue;
 				if (!lookup_name(item, len, pr, &v)) {
-					st = disc_error_set(err, DISC_ERR_SYNTAX,
-							    "unknown service name \"%.*s\" for %s in "
-							    "\"%s\"",
-							    (int)len, item,
-							    pr == DISC_PROTO_TCP ? "tcp" : "udp", spec);
+					st = disc_error_set(
+						err, DISC_ERR_SYNTAX,
+						"unknown service name \"%.*s\" for %s in "
+						"\"%s\"",
+						(int)len, item,
+						pr == DISC_PROTO_TCP ? "tcp" : "udp", spec);
 					goto out;
 				}
 				bits_set_range(pr == DISC_PROTO_TCP ? tcp : udp, v, v);
@@ -314,7 +317,7 @@ enum disc_status disc_ports_parse(struct disc_ports *p, const char *spec, unsign
 			break;
 		s = end + 1;
 		continue;
-bad_range:
+	bad_range:
 		st = disc_error_set(err, DISC_ERR_SYNTAX, "bad port range \"%.*s\" in \"%s\"",
 				    (int)len, item, spec);
 		goto out;

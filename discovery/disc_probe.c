@@ -10,16 +10,16 @@
 #include "disc/cksum.h"
 #include "disc_bytes.h"
 
-#define ETH_LEN 14
-#define IP_LEN 20
-#define TCP_SYN_LEN 24 /* 20 + MSS option */
-#define TCP_ACK_LEN 20
+#define ETH_LEN	      14
+#define IP_LEN	      20
+#define TCP_SYN_LEN   24 /* 20 + MSS option */
+#define TCP_ACK_LEN   20
 #define ICMP_ECHO_LEN 8
-#define ICMP_TS_LEN 20
-#define ARP_LEN 28
+#define ICMP_TS_LEN   20
+#define ARP_LEN	      28
 
 #define ETHERTYPE_IPV4 0x0800
-#define ETHERTYPE_ARP 0x0806
+#define ETHERTYPE_ARP  0x0806
 
 static void write_eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
 {
@@ -52,8 +52,7 @@ static void patch_ipv4(uint8_t *ip, const struct disc_probe_target *t)
 	disc_put_be16(ip + 10, disc_cksum_ipv4_header(ip, IP_LEN));
 }
 
-static void write_tcp(uint8_t *tcp, const struct disc_probe_config *cfg, uint8_t flags,
-		      size_t len)
+static void write_tcp(uint8_t *tcp, const struct disc_probe_config *cfg, uint8_t flags, size_t len)
 {
 	memset(tcp, 0, len);
 	tcp[12] = (uint8_t)((len / 4) << 4);
@@ -109,8 +108,7 @@ static void tcp_ack_make(uint8_t *f, const struct disc_probe_config *cfg,
 	patch_tcp(tcp, TCP_ACK_LEN, cfg, t);
 }
 
-static void icmp_prepare(uint8_t *f, const struct disc_probe_config *cfg, uint8_t type,
-			 size_t len)
+static void icmp_prepare(uint8_t *f, const struct disc_probe_config *cfg, uint8_t type, size_t len)
 {
 	uint8_t *icmp = f + ETH_LEN + IP_LEN;
 
@@ -145,7 +143,8 @@ static void icmp_echo_make(uint8_t *f, const struct disc_probe_config *cfg,
 
 static void icmp_timestamp_prepare(uint8_t *f, const struct disc_probe_config *cfg)
 {
-	/* Originate, receive and transmit timestamps stay zero: only the reply's presence counts. */
+	/* Originate, receive and transmit timestamps stay zero: only the reply's presence counts.
+	 */
 	icmp_prepare(f, cfg, 13, ICMP_TS_LEN);
 }
 
@@ -162,14 +161,14 @@ static void arp_request_prepare(uint8_t *f, const struct disc_probe_config *cfg)
 	uint8_t *arp = f + ETH_LEN;
 
 	write_eth(f, broadcast, cfg->src_mac, ETHERTYPE_ARP);
-	disc_put_be16(arp, 1);              /* hardware: Ethernet */
+	disc_put_be16(arp, 1); /* hardware: Ethernet */
 	disc_put_be16(arp + 2, ETHERTYPE_IPV4);
 	arp[4] = 6;
 	arp[5] = 4;
-	disc_put_be16(arp + 6, 1);          /* request */
-	memcpy(arp + 8, cfg->src_mac, 6);   /* sender hardware address */
+	disc_put_be16(arp + 6, 1);	  /* request */
+	memcpy(arp + 8, cfg->src_mac, 6); /* sender hardware address */
 	disc_put_be32(arp + 14, cfg->src_ip);
-	memset(arp + 18, 0, 6);             /* target hardware address: unknown */
+	memset(arp + 18, 0, 6); /* target hardware address: unknown */
 	disc_put_be32(arp + 24, 0);
 }
 

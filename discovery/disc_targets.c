@@ -75,7 +75,8 @@ static enum disc_status push_range(struct range_vec rv, uint32_t lo, uint32_t hi
 			ncap = DISC_TARGETS_MAX_RANGES;
 		nv = realloc(*rv.v, ncap * sizeof(*nv));
 		if (!nv)
-			return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for address ranges");
+			return disc_error_set(err, DISC_ERR_NOMEM,
+					      "out of memory for address ranges");
 		*rv.v = nv;
 		*rv.cap = ncap;
 	}
@@ -123,15 +124,16 @@ static enum disc_status parse_octet_field(const char *f, size_t len, const char 
 			end++;
 		ilen = end - i;
 		if (ilen == 0)
-			return disc_error_set(err, DISC_ERR_SYNTAX, "empty octet list item in \"%s\"",
-					      spec);
+			return disc_error_set(err, DISC_ERR_SYNTAX,
+					      "empty octet list item in \"%s\"", spec);
 		dash = memchr(item, '-', ilen);
 		if (ilen == 1 && item[0] == '*') {
 			/* whole octet */
 		} else if (!dash) {
 			if (!parse_small_uint(item, ilen, 255, &lo))
-				return disc_error_set(err, DISC_ERR_SYNTAX, "bad octet \"%.*s\" in \"%s\"",
-						      (int)ilen, item, spec);
+				return disc_error_set(err, DISC_ERR_SYNTAX,
+						      "bad octet \"%.*s\" in \"%s\"", (int)ilen,
+						      item, spec);
 			hi = lo;
 		} else {
 			size_t llen = (size_t)(dash - item), hlen = ilen - llen - 1;
@@ -139,8 +141,8 @@ static enum disc_status parse_octet_field(const char *f, size_t len, const char 
 			if ((llen && !parse_small_uint(item, llen, 255, &lo)) ||
 			    (hlen && !parse_small_uint(dash + 1, hlen, 255, &hi)) || lo > hi)
 				return disc_error_set(err, DISC_ERR_SYNTAX,
-						      "bad octet range \"%.*s\" in \"%s\"", (int)ilen,
-						      item, spec);
+						      "bad octet range \"%.*s\" in \"%s\"",
+						      (int)ilen, item, spec);
 		}
 		octet_set_add(set, lo, hi);
 		i = end + 1;
@@ -149,8 +151,8 @@ static enum disc_status parse_octet_field(const char *f, size_t len, const char 
 }
 
 /* Appends every interval of the cartesian product of fields[0..depth) x runs(fields[depth]). */
-static enum disc_status emit_octets(struct range_vec rv, const struct octet_set *fields,
-				   int level, int depth, uint32_t prefix, struct disc_error *err)
+static enum disc_status emit_octets(struct range_vec rv, const struct octet_set *fields, int level,
+				    int depth, uint32_t prefix, struct disc_error *err)
 {
 	unsigned shift = 8u * (unsigned)(3 - level);
 
@@ -213,7 +215,8 @@ static enum disc_status resolve_name(struct disc_targets *t, const char *name, u
 
 	if (t->flags & DISC_TARGETS_NO_RESOLVE)
 		return disc_error_set(err, DISC_ERR_RESOLVE,
-				      "hostname \"%s\" given but name resolution is disabled", name);
+				      "hostname \"%s\" given but name resolution is disabled",
+				      name);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_INET;
 	hints.ai_socktype = SOCK_STREAM;
@@ -308,10 +311,10 @@ static enum disc_status parse_spec(struct disc_targets *t, struct range_vec rv, 
 
 			for (int i = 0; i < 4; i++) {
 				if (octet_set_size(&fields[i]) != 1)
-					return disc_error_set(
-						err, DISC_ERR_SYNTAX,
-						"CIDR prefix needs a plain address, not ranges, in \"%s\"",
-						spec);
+					return disc_error_set(err, DISC_ERR_SYNTAX,
+							      "CIDR prefix needs a plain address, "
+							      "not ranges, in \"%s\"",
+							      spec);
 				for (unsigned v = 0; v < 256; v++)
 					if (octet_set_has(&fields[i], v))
 						a |= v << (8 * (3 - i));
@@ -424,12 +427,13 @@ static enum disc_status parse_list(struct disc_targets *t, struct range_vec rv, 
 				end = next_end;
 			}
 			if ((size_t)(end - seg) >= sizeof(spec)) {
-				st = disc_error_set(err, DISC_ERR_SYNTAX, "target too long: \"%.40s...\"",
-						    seg);
+				st = disc_error_set(err, DISC_ERR_SYNTAX,
+						    "target too long: \"%.40s...\"", seg);
 				goto out;
 			}
 			if (end == seg) {
-				st = disc_error_set(err, DISC_ERR_SYNTAX, "empty target in \"%.*s\"",
+				st = disc_error_set(err, DISC_ERR_SYNTAX,
+						    "empty target in \"%.*s\"",
 						    (int)(tok_end - tok), tok);
 				goto out;
 			}
@@ -440,7 +444,8 @@ static enum disc_status parse_list(struct disc_targets *t, struct range_vec rv, 
 				goto out;
 			seg = end < tok_end ? end + 1 : end;
 			if (end < tok_end && seg == tok_end) {
-				st = disc_error_set(err, DISC_ERR_SYNTAX, "trailing comma in \"%.*s\"",
+				st = disc_error_set(err, DISC_ERR_SYNTAX,
+						    "trailing comma in \"%.*s\"",
 						    (int)(tok_end - tok), tok);
 				goto out;
 			}
@@ -482,8 +487,7 @@ void disc_targets_release(struct disc_targets *t)
 	memset(t, 0, sizeof(*t));
 }
 
-enum disc_status disc_targets_add(struct disc_targets *t, const char *list,
-				  struct disc_error *err)
+enum disc_status disc_targets_add(struct disc_targets *t, const char *list, struct disc_error *err)
 {
 	return parse_list(t, incl_vec(t), list, true, err);
 }
@@ -516,8 +520,9 @@ static enum disc_status read_file(struct disc_targets *t, const char *path, bool
 
 		lineno++;
 		if (n > DISC_TARGETS_MAX_LINE) {
-			st = disc_error_set(err, DISC_ERR_SYNTAX, "%s:%lu: line longer than %d bytes",
-					    path, lineno, DISC_TARGETS_MAX_LINE);
+			st = disc_error_set(err, DISC_ERR_SYNTAX,
+					    "%s:%lu: line longer than %d bytes", path, lineno,
+					    DISC_TARGETS_MAX_LINE);
 			goto out;
 		}
 		if (memchr(line, '\0', (size_t)n)) {
@@ -619,7 +624,8 @@ enum disc_status disc_targets_finalize(struct disc_targets *t, struct disc_error
 
 		while (j < n_exc && t->excl[j].hi < lo)
 			j++;
-		/* Walk the exclusions overlapping [lo, hi]; the last one may overlap the next include too. */
+		/* Walk the exclusions overlapping [lo, hi]; the last one may overlap the next
+		 * include too. */
 		for (size_t k = j; k < n_exc && t->excl[k].lo <= hi && lo <= hi; k++) {
 			if (t->excl[k].lo > lo) {
 				res[n_res].lo = (uint32_t)lo;

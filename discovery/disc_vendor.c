@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define NAME_BITS 28 /* low bits of an entry: offset into the name pool */
-#define MAX_FILE (64u << 20)
+#define MAX_FILE  (64u << 20)
 #define FIELD_MAX 256
 
 static const unsigned prefix_bits[3] = {36, 28, 24};
@@ -62,7 +62,7 @@ static bool csv_field(struct csv *c, char *out)
 static int csv_record(struct csv *c, char fields[3][FIELD_MAX])
 {
 	int nf = 0;
-	char scratch[FIELD_MAX];
+	char scratch[FIELD_MAX] = {0}; /* fields past the third are read and dropped */
 
 	c->line = c->cur_line;
 	if (c->p >= c->end)
@@ -138,7 +138,8 @@ static enum disc_status add_name(struct disc_vendor_db *db, const char *name, si
 					      1u << NAME_BITS);
 		nv = realloc(db->names, ncap);
 		if (!nv)
-			return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for vendor names");
+			return disc_error_set(err, DISC_ERR_NOMEM,
+					      "out of memory for vendor names");
 		db->names = nv;
 		db->names_cap = ncap;
 	}
@@ -160,7 +161,8 @@ static enum disc_status add_entry(struct disc_vendor_db *db, int t, uint64_t pre
 		uint64_t *nv = realloc(db->tab[t], ncap * sizeof(*nv));
 
 		if (!nv)
-			return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for vendor table");
+			return disc_error_set(err, DISC_ERR_NOMEM,
+					      "out of memory for vendor table");
 		db->tab[t] = nv;
 		db->cap[t] = ncap;
 	}
@@ -198,15 +200,16 @@ static enum disc_status read_whole(const char *path, char **buf, size_t *len,
 				free(b);
 				fclose(f);
 				return disc_error_set(err, DISC_ERR_RANGE,
-						      "\"%s\" is larger than %u bytes", path, MAX_FILE);
+						      "\"%s\" is larger than %u bytes", path,
+						      MAX_FILE);
 			}
 			cap = cap ? cap * 2 : 1 << 20;
 			nb = realloc(b, cap);
 			if (!nb) {
 				free(b);
 				fclose(f);
-				return disc_error_set(err, DISC_ERR_NOMEM, "out of memory reading \"%s\"",
-						      path);
+				return disc_error_set(err, DISC_ERR_NOMEM,
+						      "out of memory reading \"%s\"", path);
 			}
 			b = nb;
 		}
@@ -248,16 +251,17 @@ enum disc_status disc_vendor_load_csv(struct disc_vendor_db *db, const char *pat
 		uint64_t prefix;
 
 		if (nf < 0) {
-			st = disc_error_set(err, DISC_ERR_SYNTAX, "%s:%lu: unterminated quote", path,
-					    c.line);
+			st = disc_error_set(err, DISC_ERR_SYNTAX, "%s:%lu: unterminated quote",
+					    path, c.line);
 			goto out;
 		}
 		if (nf == 1 && fields[0][0] == '\0')
 			continue; /* blank line */
 		if (nf < 3) {
-			st = disc_error_set(err, DISC_ERR_SYNTAX,
-					    "%s:%lu: expected Registry,Assignment,Organization Name",
-					    path, c.line);
+			st = disc_error_set(
+				err, DISC_ERR_SYNTAX,
+				"%s:%lu: expected Registry,Assignment,Organization Name", path,
+				c.line);
 			goto out;
 		}
 		trim(fields[0]);
@@ -275,14 +279,15 @@ enum disc_status disc_vendor_load_csv(struct disc_vendor_db *db, const char *pat
 			t = 0;
 			digits = 9;
 		} else {
-			st = disc_error_set(err, DISC_ERR_SYNTAX, "%s:%lu: unknown registry \"%.32s\"",
-					    path, c.line, fields[0]);
+			st = disc_error_set(err, DISC_ERR_SYNTAX,
+					    "%s:%lu: unknown registry \"%.32s\"", path, c.line,
+					    fields[0]);
 			goto out;
 		}
 		if (!parse_hex(fields[1], digits, &prefix)) {
 			st = disc_error_set(err, DISC_ERR_SYNTAX,
-					    "%s:%lu: %s assignment \"%.32s\" is not %zu hex digits", path,
-					    c.line, fields[0], fields[1], digits);
+					    "%s:%lu: %s assignment \"%.32s\" is not %zu hex digits",
+					    path, c.line, fields[0], fields[1], digits);
 			goto out;
 		}
 		st = add_entry(db, t, prefix, fields[2], err);
@@ -322,10 +327,11 @@ enum disc_status disc_vendor_load_dir(struct disc_vendor_db *db, const char *dir
 		loaded++;
 	}
 	if (!loaded)
-		return disc_error_set(err, DISC_ERR_IO,
-				      "no IEEE registry file (oui.csv, mam.csv, oui36.csv, iab.csv) "
-				      "in \"%s\"; install ieee-data",
-				      dir);
+		return disc_error_set(
+			err, DISC_ERR_IO,
+			"no IEEE registry file (oui.csv, mam.csv, oui36.csv, iab.csv) "
+			"in \"%s\"; install ieee-data",
+			dir);
 	return DISC_OK;
 }
 

@@ -36,8 +36,9 @@ int main(int argc, char **argv)
 
 	disc_targets_init(&t, DISC_TARGETS_NO_RESOLVE);
 	disc_ports_init(&ports);
-	if (disc_targets_add(&t, "10.0.0.0/16", &err) || disc_targets_exclude(&t, "10.0.7.0/24", &err) ||
-	    disc_targets_finalize(&t, &err) || disc_ports_parse(&ports, "1-1000", DISC_PROTO_TCP, &err))
+	if (disc_targets_add(&t, "10.0.0.0/16", &err) ||
+	    disc_targets_exclude(&t, "10.0.7.0/24", &err) || disc_targets_finalize(&t, &err) ||
+	    disc_ports_parse(&ports, "1-1000", DISC_PROTO_TCP, &err))
 		goto fail;
 	n = disc_targets_count(&t) * ports.n_tcp;
 
@@ -114,7 +115,8 @@ int main(int argc, char **argv)
 				.ip_id = (uint16_t)count,
 			};
 
-			pt.seq = disc_cookie_make(&cookie, cfg.src_ip, pt.dst_ip, pt.src_port, pt.dst_port);
+			pt.seq = disc_cookie_make(&cookie, cfg.src_ip, pt.dst_ip, pt.src_port,
+						  pt.dst_port);
 			syn->make(frame, &cfg, &pt);
 			sink += frame[30];
 			count++;

@@ -25,9 +25,8 @@ static void check(const uint8_t *data, size_t size, enum disc_link link)
 			__builtin_trap(); /* every error carries a message */
 		return;
 	}
-	if (f.l4 == DISC_L4_TCP &&
-	    (!inside(data, size, f.tcp.payload, f.tcp.payload_len) || f.tcp.header_len < 20 ||
-	     f.tcp.n_opts > DISC_TCP_MAX_OPTS))
+	if (f.l4 == DISC_L4_TCP && (!inside(data, size, f.tcp.payload, f.tcp.payload_len) ||
+				    f.tcp.header_len < 20 || f.tcp.n_opts > DISC_TCP_MAX_OPTS))
 		__builtin_trap();
 	if (f.l4 == DISC_L4_UDP && !inside(data, size, f.udp.payload, f.udp.payload_len))
 		__builtin_trap();

@@ -19,7 +19,8 @@ static int run_file(const char *path)
 	uint8_t *buf = NULL;
 	long len;
 
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+	if (!f || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0) {
 		fprintf(stderr, "fuzz_replay: cannot read %s: %s\n", path, strerror(errno));
 		if (f)
 			fclose(f);
@@ -72,8 +73,8 @@ int main(int argc, char **argv)
 			char path[4096];
 
 			if (names[j]->d_name[0] != '.' &&
-			    (size_t)snprintf(path, sizeof(path), "%s/%s", argv[i], names[j]->d_name) <
-				    sizeof(path) &&
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", argv[i],
+					     names[j]->d_name) < sizeof(path) &&
 			    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 				if (run_file(path) != 0)
 					return 1;

@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
 			uint32_t a = disc_targets_at(&t, probe[i]);
 
-			if (!disc_targets_contains(&t, a) || (i > 0 && probe[i] > probe[i - 1] && a <= prev))
+			if (!disc_targets_contains(&t, a) ||
+			    (i > 0 && probe[i] > probe[i - 1] && a <= prev))
 				__builtin_trap();
 			prev = a;
 		}

@@ -40,9 +40,9 @@ static void test_synack_linux(void **state)
 	struct disc_error err = {0};
 	static const uint8_t order[] = {2, 4, 8, 1, 3};
 
-	assert_int_equal(disc_frame_parse(synack_linux, sizeof(synack_linux), DISC_LINK_ETHERNET, &f,
-					  &err),
-			 DISC_OK);
+	assert_int_equal(
+		disc_frame_parse(synack_linux, sizeof(synack_linux), DISC_LINK_ETHERNET, &f, &err),
+		DISC_OK);
 	assert_true(f.has_eth);
 	assert_int_equal(f.eth_src[0], 0x00);
 	assert_int_equal(f.eth_src[5], 0xcc);
@@ -99,7 +99,8 @@ static void test_icmp_errors_quote_probe(void **state)
 	struct disc_frame f;
 	struct disc_error err = {0};
 
-	assert_int_equal(parse_copy(icmp_port_unreach, sizeof(icmp_port_unreach), &f, &err), DISC_OK);
+	assert_int_equal(parse_copy(icmp_port_unreach, sizeof(icmp_port_unreach), &f, &err),
+			 DISC_OK);
 	assert_int_equal(f.l4, DISC_L4_ICMP);
 	assert_int_equal(f.icmp.type, 3);
 	assert_int_equal(f.icmp.code, 3);
@@ -111,7 +112,8 @@ static void test_icmp_errors_quote_probe(void **state)
 	assert_int_equal(f.icmp.quote.dst_port, 161);
 	assert_int_equal(f.icmp.quote.id, 0x0707);
 
-	assert_int_equal(parse_copy(icmp_host_unreach, sizeof(icmp_host_unreach), &f, &err), DISC_OK);
+	assert_int_equal(parse_copy(icmp_host_unreach, sizeof(icmp_host_unreach), &f, &err),
+			 DISC_OK);
 	assert_int_equal(f.ip.src, IP(10, 0, 0, 254));
 	assert_int_equal(f.icmp.code, 1);
 	assert_int_equal(f.icmp.quote.proto, 6);
@@ -160,9 +162,9 @@ static void test_arp_and_udp(void **state)
 	assert_int_equal(f.udp.payload[0], 0xab);
 
 	/* Raw IPv4 link: the same packet without its Ethernet header. */
-	assert_int_equal(disc_frame_parse(udp_dns + 14, sizeof(udp_dns) - 14, DISC_LINK_RAW_IPV4,
-					  &f, &err),
-			 DISC_OK);
+	assert_int_equal(
+		disc_frame_parse(udp_dns + 14, sizeof(udp_dns) - 14, DISC_LINK_RAW_IPV4, &f, &err),
+		DISC_OK);
 	assert_false(f.has_eth);
 	assert_int_equal(f.udp.dst_port, 53000);
 }
@@ -204,9 +206,11 @@ static void test_every_truncation(void **state)
 			enum disc_status st = parse_copy(samples[s].buf, len, &f, &err);
 
 			if (len < samples[s].headers && st == DISC_OK)
-				fail_msg("sample %zu cut to %zu bytes parsed without error", s, len);
+				fail_msg("sample %zu cut to %zu bytes parsed without error", s,
+					 len);
 			if (st != DISC_OK && err.msg[0] == '\0')
-				fail_msg("sample %zu cut to %zu bytes: error without message", s, len);
+				fail_msg("sample %zu cut to %zu bytes: error without message", s,
+					 len);
 		}
 }
 

@@ -50,7 +50,7 @@ static void test_full_cycle_small_n(void **state)
 static void test_full_cycle_special_n(void **state)
 {
 	/* Primes, safe primes minus one (p - 1 == n: nothing skipped), powers of two. */
-	static const uint64_t ns[] = {2,    3,     5,     22,     23,      1018,   1019,
+	static const uint64_t ns[] = {2,    3,	   5,	  22,	  23,	   1018,   1019,
 				      4094, 65536, 65537, 100003, 1000003, 999999, 1u << 20};
 	struct disc_perm p;
 	struct disc_error err = {0};
@@ -136,10 +136,17 @@ static void test_seeded_and_random_looking(void **state)
 
 static void test_primality(void **state)
 {
-	static const uint64_t primes[] = {2, 3, 5, 7, 61, 7919, 1000003, 4294967291ull,
-					  18446744073709551557ull};
-	static const uint64_t composites[] = {0, 1, 4, 561, 1105, 3215031751ull, 4294967297ull,
-					      3825123056546413051ull, 18446744073709551615ull};
+	static const uint64_t primes[] = {
+		2, 3, 5, 7, 61, 7919, 1000003, 4294967291ull, 18446744073709551557ull};
+	static const uint64_t composites[] = {0,
+					      1,
+					      4,
+					      561,
+					      1105,
+					      3215031751ull,
+					      4294967297ull,
+					      3825123056546413051ull,
+					      18446744073709551615ull};
 
 	for (size_t i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
 		assert_true(disc_perm_is_prime(primes[i]));

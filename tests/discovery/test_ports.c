@@ -108,12 +108,14 @@ static void expect_error(const char *spec, unsigned unq, const char *msg)
 
 static void test_errors(void **state)
 {
-	expect_error("22,2000-1000", DISC_PROTO_TCP, "bad port range \"2000-1000\" in \"22,2000-1000\"");
+	expect_error("22,2000-1000", DISC_PROTO_TCP,
+		     "bad port range \"2000-1000\" in \"22,2000-1000\"");
 	expect_error("80,65536", DISC_PROTO_TCP, "bad port \"65536\" in \"80,65536\" (0-65535)");
 	expect_error("80,,81", DISC_PROTO_TCP, "empty item in port list \"80,,81\"");
 	expect_error("80,", DISC_PROTO_TCP, "empty item in port list \"80,\"");
 	expect_error("", DISC_PROTO_TCP, "empty port list");
-	expect_error("S:80", DISC_PROTO_TCP, "unknown protocol prefix \"S:\" in \"S:80\" (T: or U:)");
+	expect_error("S:80", DISC_PROTO_TCP,
+		     "unknown protocol prefix \"S:\" in \"S:80\" (T: or U:)");
 	expect_error("1-2-3", DISC_PROTO_TCP, "bad port range \"1-2-3\" in \"1-2-3\"");
 	expect_error("+80", DISC_PROTO_TCP, "unknown service name \"+80\" for tcp in \"+80\"");
 	expect_error("nosuchservice", DISC_PROTO_TCP,
@@ -127,7 +129,8 @@ static void test_top_ports(void **state)
 {
 	struct disc_ports p;
 	struct disc_error err = {0};
-	size_t ntcp = disc_ports_list_len(DISC_PROTO_TCP), nudp = disc_ports_list_len(DISC_PROTO_UDP);
+	size_t ntcp = disc_ports_list_len(DISC_PROTO_TCP),
+	       nudp = disc_ports_list_len(DISC_PROTO_UDP);
 
 	/* The embedded list parsed, and is long enough to be useful. */
 	assert_true(ntcp >= 200);
@@ -151,8 +154,9 @@ static void test_top_ports(void **state)
 	assert_int_equal(p.n_tcp, ntcp);
 	assert_int_equal(p.n_udp, nudp);
 	/* Both protocols at once: the shorter UDP list is filled up to N. */
-	assert_int_equal(disc_ports_add_top(&p, DISC_PROTO_TCP | DISC_PROTO_UDP, (unsigned)ntcp, &err),
-			 DISC_OK);
+	assert_int_equal(
+		disc_ports_add_top(&p, DISC_PROTO_TCP | DISC_PROTO_UDP, (unsigned)ntcp, &err),
+		DISC_OK);
 	assert_int_equal(p.n_tcp, ntcp);
 	assert_int_equal(p.n_udp, ntcp);
 	disc_ports_release(&p);

@@ -36,8 +36,11 @@ static void test_syn_bytes(void **state)
 	const struct disc_probe_module *m = disc_probe_find("tcp_syn");
 	uint8_t f[DISC_PROBE_MAX_FRAME];
 	struct disc_probe_target t = {
-		.dst_ip = IP(10, 0, 0, 2), .dst_port = 443, .src_port = 40000,
-		.seq = 0xdeadbeef, .ip_id = 0x0102,
+		.dst_ip = IP(10, 0, 0, 2),
+		.dst_port = 443,
+		.src_port = 40000,
+		.seq = 0xdeadbeef,
+		.ip_id = 0x0102,
 	};
 
 	assert_non_null(m);
@@ -46,8 +49,11 @@ static void test_syn_bytes(void **state)
 	m->prepare(f, &cfg);
 	/* Patch for another target first: make must overwrite everything per-probe. */
 	{
-		struct disc_probe_target other = {.dst_ip = IP(192, 168, 9, 9), .dst_port = 1,
-						  .src_port = 2, .seq = 3, .ip_id = 4};
+		struct disc_probe_target other = {.dst_ip = IP(192, 168, 9, 9),
+						  .dst_port = 1,
+						  .src_port = 2,
+						  .seq = 3,
+						  .ip_id = 4};
 		m->make(f, &cfg, &other);
 	}
 	m->make(f, &cfg, &t);
@@ -80,8 +86,11 @@ static void test_tcp_round_trip(void **state)
 
 	for (uint32_t i = 0; i < 1000; i++) {
 		struct disc_probe_target t = {
-			.dst_ip = IP(172, 16, 0, 0) + i * 7919u, .dst_port = (uint16_t)(i * 31),
-			.src_port = (uint16_t)(32768 + i), .seq = i * 2654435761u, .ip_id = (uint16_t)i,
+			.dst_ip = IP(172, 16, 0, 0) + i * 7919u,
+			.dst_port = (uint16_t)(i * 31),
+			.src_port = (uint16_t)(32768 + i),
+			.seq = i * 2654435761u,
+			.ip_id = (uint16_t)i,
 		};
 		const uint8_t *tcp;
 
@@ -173,7 +182,8 @@ static void test_lookup(void **state)
 
 	assert_null(disc_probe_find("tcp_fin"));
 	for (; disc_probe_modules[n]; n++)
-		assert_ptr_equal(disc_probe_find(disc_probe_modules[n]->name), disc_probe_modules[n]);
+		assert_ptr_equal(disc_probe_find(disc_probe_modules[n]->name),
+				 disc_probe_modules[n]);
 	assert_int_equal(n, 5);
 }
 

@@ -28,7 +28,8 @@ static void expect(const struct disc_vendor_db *db, const char *mac_text, const 
 		return;
 	}
 	if (!m.name || strcmp(m.name, name) != 0)
-		fail_msg("%s: expected \"%s\", got \"%s\"", mac_text, name, m.name ? m.name : "(none)");
+		fail_msg("%s: expected \"%s\", got \"%s\"", mac_text, name,
+			 m.name ? m.name : "(none)");
 	assert_int_equal(m.prefix_bits, bits);
 }
 
@@ -101,11 +102,14 @@ static void test_bad_files(void **state)
 	struct disc_error err = {0};
 
 	disc_vendor_init(&db);
-	assert_int_equal(disc_vendor_load_csv(&db, DISC_TEST_FIXTURES "/vendor_bad/bad_digits.csv", &err),
-			 DISC_ERR_SYNTAX);
-	assert_non_null(strstr(err.msg, "bad_digits.csv:2: MA-L assignment \"00112\" is not 6 hex digits"));
-	assert_int_equal(disc_vendor_load_csv(&db, DISC_TEST_FIXTURES "/vendor_bad/bad_quote.csv", &err),
-			 DISC_ERR_SYNTAX);
+	assert_int_equal(
+		disc_vendor_load_csv(&db, DISC_TEST_FIXTURES "/vendor_bad/bad_digits.csv", &err),
+		DISC_ERR_SYNTAX);
+	assert_non_null(
+		strstr(err.msg, "bad_digits.csv:2: MA-L assignment \"00112\" is not 6 hex digits"));
+	assert_int_equal(
+		disc_vendor_load_csv(&db, DISC_TEST_FIXTURES "/vendor_bad/bad_quote.csv", &err),
+		DISC_ERR_SYNTAX);
 	assert_non_null(strstr(err.msg, "bad_quote.csv:2: unterminated quote"));
 	assert_int_equal(disc_vendor_load_csv(&db, "/nonexistent.csv", &err), DISC_ERR_IO);
 	assert_int_equal(disc_vendor_load_dir(&db, "/nonexistent", &err), DISC_ERR_IO);
@@ -127,8 +131,8 @@ static void test_installed_ieee_data(void **state)
 	assert_true(disc_vendor_count(&db) > 40000);
 	expect(&db, "00:1b:21:12:34:56", "Intel Corporate", 24);
 	expect(&db, "08:00:27:00:00:01", "PCS Systemtechnik GmbH", 24); /* VirtualBox NICs */
-	expect(&db, "70:b3:d5:f2:f0:01", "TELEPLATFORMS", 36);          /* MA-S inside 70:B3:D5 */
-	expect(&db, "74:1a:e0:90:00:00", "Private", 28);                /* MA-M 741AE09 */
+	expect(&db, "70:b3:d5:f2:f0:01", "TELEPLATFORMS", 36);		/* MA-S inside 70:B3:D5 */
+	expect(&db, "74:1a:e0:90:00:00", "Private", 28);		/* MA-M 741AE09 */
 	disc_vendor_release(&db);
 }
 

@@ -31,8 +31,7 @@ uint16_t disc_cksum_ipv4_header(const uint8_t *hdr, size_t len);
  * IPv4 pseudo-header of src, dst (host order) and proto (6 or 17). For UDP a
  * computed 0 must be sent as 0xffff (RFC 768); that is the caller's job.
  */
-uint16_t disc_cksum_l4(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *seg,
-		       size_t len);
+uint16_t disc_cksum_l4(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *seg, size_t len);
 
 /* Checksum of an ICMP message (header and data): no pseudo-header. */
 uint16_t disc_cksum_icmp(const uint8_t *msg, size_t len);

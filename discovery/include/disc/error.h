@@ -13,15 +13,15 @@
 
 enum disc_status {
 	DISC_OK = 0,
-	DISC_ERR_SYNTAX,    /* bad target, port or file syntax */
-	DISC_ERR_RANGE,     /* value out of range, or a set too large to hold */
-	DISC_ERR_NOMEM,     /* allocation failed */
-	DISC_ERR_IO,        /* a file could not be opened or read */
-	DISC_ERR_RESOLVE,   /* a hostname did not resolve */
-	DISC_ERR_TRUNCATED, /* a frame ended before a header it announced */
-	DISC_ERR_MALFORMED, /* a frame's fields contradict each other */
+	DISC_ERR_SYNTAX,      /* bad target, port or file syntax */
+	DISC_ERR_RANGE,	      /* value out of range, or a set too large to hold */
+	DISC_ERR_NOMEM,	      /* allocation failed */
+	DISC_ERR_IO,	      /* a file could not be opened or read */
+	DISC_ERR_RESOLVE,     /* a hostname did not resolve */
+	DISC_ERR_TRUNCATED,   /* a frame ended before a header it announced */
+	DISC_ERR_MALFORMED,   /* a frame's fields contradict each other */
 	DISC_ERR_UNSUPPORTED, /* valid input that this library does not handle */
-	DISC_ERR_STATE,     /* call made in the wrong order (programmer error) */
+	DISC_ERR_STATE,	      /* call made in the wrong order (programmer error) */
 };
 
 #define DISC_ERROR_MSG_MAX 256
@@ -39,8 +39,8 @@ struct disc_error {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-enum disc_status disc_error_set(struct disc_error *err, enum disc_status status, const char *fmt,
-				...);
+enum disc_status
+disc_error_set(struct disc_error *err, enum disc_status status, const char *fmt, ...);
 
 /* Clears err (may be NULL) to DISC_OK and an empty message. */
 void disc_error_clear(struct disc_error *err);

@@ -94,15 +94,15 @@ struct disc_icmp_quote {
 	uint8_t proto, ttl;
 	uint16_t id;
 	uint16_t src_port, dst_port; /* TCP and UDP */
-	uint32_t tcp_seq;            /* TCP */
+	uint32_t tcp_seq;	     /* TCP */
 	uint16_t icmp_id, icmp_seq;  /* ICMP echo or timestamp */
 };
 
 struct disc_icmp_info {
 	uint8_t type, code;
-	uint16_t id, seq;                             /* echo and timestamp (request or reply) */
+	uint16_t id, seq;				/* echo and timestamp (request or reply) */
 	uint32_t ts_originate, ts_receive, ts_transmit; /* timestamp */
-	bool has_quote;                               /* types 3, 4, 5, 11, 12 */
+	bool has_quote;					/* types 3, 4, 5, 11, 12 */
 	struct disc_icmp_quote quote;
 	const uint8_t *payload; /* after the 8-byte header */
 	size_t payload_len;

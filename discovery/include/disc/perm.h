@@ -31,11 +31,11 @@
 #define DISC_PERM_MAX_N (1ull << 62)
 
 struct disc_perm {
-	uint64_t n;     /* size of the index space */
+	uint64_t n;	/* size of the index space */
 	uint64_t prime; /* safe prime > n */
-	uint64_t gen;   /* primitive root modulo prime */
-	uint64_t cur;   /* the next group element to visit */
-	uint64_t left;  /* steps left in this shard's stretch */
+	uint64_t gen;	/* primitive root modulo prime */
+	uint64_t cur;	/* the next group element to visit */
+	uint64_t left;	/* steps left in this shard's stretch */
 };
 
 /*

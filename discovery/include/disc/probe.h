@@ -33,9 +33,9 @@ struct disc_probe_config {
 	uint8_t src_mac[6];
 	uint8_t dst_mac[6]; /* the next hop's MAC (ignored by arp_request: broadcast) */
 	uint32_t src_ip;
-	uint8_t ttl;     /* 0 means 64 */
+	uint8_t ttl;	 /* 0 means 64 */
 	uint16_t window; /* TCP window; 0 means 1024 */
-	uint16_t mss;    /* TCP MSS option; 0 means 1460 */
+	uint16_t mss;	 /* TCP MSS option; 0 means 1460 */
 };
 
 /* Per probe: what `make` patches. */
@@ -43,13 +43,13 @@ struct disc_probe_target {
 	uint32_t dst_ip;
 	uint16_t dst_port; /* TCP modules */
 	uint16_t src_port; /* TCP modules */
-	uint32_t seq;      /* the cookie, placed as the module's comment above says */
+	uint32_t seq;	   /* the cookie, placed as the module's comment above says */
 	uint16_t ip_id;
 };
 
 struct disc_probe_module {
 	const char *name;
-	size_t frame_len;       /* bytes of the frame, Ethernet header included */
+	size_t frame_len;	/* bytes of the frame, Ethernet header included */
 	const char *bpf_filter; /* replies of interest, pcap-filter syntax */
 	size_t snaplen;
 	void (*prepare)(uint8_t *frame, const struct disc_probe_config *cfg);

@@ -78,8 +78,7 @@ void disc_targets_release(struct disc_targets *t);
  * excludes. On error nothing from list is kept and err names the bad token,
  * e.g. bad octet range "3-1" in "10.0.3-1.1". DISC_ERR_STATE after finalize.
  */
-enum disc_status disc_targets_add(struct disc_targets *t, const char *list,
-				  struct disc_error *err);
+enum disc_status disc_targets_add(struct disc_targets *t, const char *list, struct disc_error *err);
 enum disc_status disc_targets_exclude(struct disc_targets *t, const char *list,
 				      struct disc_error *err);
 

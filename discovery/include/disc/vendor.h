@@ -40,8 +40,8 @@ struct disc_vendor_db {
 struct disc_vendor_match {
 	const char *name;     /* borrowed from the db; NULL when no prefix matched */
 	unsigned prefix_bits; /* 36, 28 or 24; 0 when no match */
-	bool local;           /* locally administered */
-	bool multicast;       /* group address */
+	bool local;	      /* locally administered */
+	bool multicast;	      /* group address */
 };
 
 void disc_vendor_init(struct disc_vendor_db *db);
