@@ -30,6 +30,8 @@ static bool pg_env_configured(void)
 	return false;
 }
 
+/* The library never prints: server notices are dropped, not sent to stderr
+ * as libpq does by default. */
 static const char *os_user(void)
 {
 	struct passwd *pw = getpwuid(getuid());
@@ -272,6 +274,7 @@ cmdb_rc cmdb_db_open(const struct cmdb_db_options *opts, struct cmdb_db **out,
 		rc = cmdb_error_set(err, CMDB_ECONNECT, "cannot connect to the CMDB: %s", msg);
 		goto fail;
 	}
+	PQsetNoticeProcessor(db->conn, cmdb_drop_notice, NULL);
 	describe_target(db);
 	if (opts->access == CMDB_ACCESS_OWNER) {
 		rc = set_session(db, opts, err);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 #include "cmdb/embedded.h"
+#include "internal.h"
 
 #define EMBEDDED_SUPERUSER "cmdb"
 #define EMBEDDED_DATABASE  "cmdb"
@@ -443,6 +444,7 @@ static cmdb_rc ensure_database(const struct cmdb_embedded_status *st, struct cmd
 	snprintf(conninfo, sizeof(conninfo), "host='%s' port=5432 user=%s dbname=postgres",
 		 st->socket_dir, EMBEDDED_SUPERUSER);
 	conn = PQconnectdb(conninfo);
+	PQsetNoticeProcessor(conn, cmdb_drop_notice, NULL);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		rc = cmdb_error_set(err, CMDB_ECONNECT, "cannot reach the embedded server: %s",
 				    PQerrorMessage(conn));

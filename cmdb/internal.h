@@ -46,6 +46,10 @@ cmdb_rc cmdb_json_result(const PGresult *res, json_t **out, struct cmdb_error *e
  * escaped; NULL on out of memory. Caller frees. */
 char *cmdb_text_array(const char *const *v, size_t n);
 
+/* A libpq notice processor that drops notices: the library never prints,
+ * and libpq's default would write server notices to stderr. */
+void cmdb_drop_notice(void *arg, const char *message);
+
 /* Decimal text of an id into buf[24]. */
 const char *cmdb_id_param(int64_t id, char buf[24]);
 

@@ -141,3 +141,9 @@ char *cmdb_text_array(const char *const *v, size_t n)
 	*o = '\0';
 	return out;
 }
+
+void cmdb_drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}

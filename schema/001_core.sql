@@ -182,7 +182,7 @@ CREATE TABLE cmdb.ci_version (
   attributes  jsonb NOT NULL,
   PRIMARY KEY (ci_id, valid)
 );
-CREATE INDEX ci_version_valid_idx ON cmdb.ci_version USING gist (valid);
+CREATE UNIQUE INDEX ci_version_current_idx ON cmdb.ci_version (ci_id) WHERE upper_inf(valid);
 CREATE INDEX ci_version_type_idx ON cmdb.ci_version (type, ci_id);
 CREATE INDEX ci_version_name_idx ON cmdb.ci_version (name text_pattern_ops);
 CREATE INDEX ci_version_attributes_idx ON cmdb.ci_version USING gin (attributes jsonb_path_ops);
@@ -217,23 +217,59 @@ CREATE INDEX rel_source_idx ON cmdb.rel (source_id);
 CREATE INDEX rel_target_idx ON cmdb.rel (target_id);
 
 -- ---------------------------------------------------------------------------
--- History: append-only, hash-chained.
+-- History: append-only, hash-chained in blocks.
 --
--- Each row's hash is sha256(previous row's hash || canonical content). The
--- chain head (last id and hash) lives in history_head; the BEFORE INSERT
--- trigger takes its row lock, so appends are serialized in commit order and
--- ids increase along the chain. Deleting or altering any row, or cutting the
--- tail, breaks a link that `cmdb audit chain` reports.
+-- Every change is written by a statement-level trigger as one INSERT of
+-- history rows: one block. Each row carries the SHA-256 of its own content
+-- (a generated column); the block records the rows' id range, count and a
+-- digest over their hashes, and is chained to the previous block:
+--   block.hash = sha256(prev_block.hash || digest || id, first, last, rows).
+-- Altering, removing or inserting a row changes its block's digest; forging
+-- the block breaks the next link; cutting the tail disagrees with the head.
+-- `cmdb audit chain` (cmdb.audit_chain) checks all of it in one pass.
+--
+-- Blocks are serialized: the first history write of a transaction locks the
+-- head row until commit, so ids and block order follow commit order. The
+-- running chain state lives in transaction-local settings (cmdb.chain_*) and
+-- is written to the head once, at commit, by a deferred trigger: writing
+-- the head per block would grow one tuple's version chain per statement.
+
+CREATE SEQUENCE cmdb.history_id_seq;
+
+-- The bytes a history row's hash covers. Field order and encodings are fixed
+-- forever: changing them breaks every existing chain.
+CREATE FUNCTION cmdb.history_hash(p_id bigint, p_at timestamptz, p_txid bigint, p_db_user text,
+                                  p_os_user text, p_source text, p_change_ref text, p_reason text,
+                                  p_entity text, p_op text, p_ci_id bigint, p_other_ci_id bigint,
+                                  p_rel_id bigint, p_field text, p_old jsonb, p_new jsonb)
+RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN sha256(convert_to(concat_ws(E'\x1f',
+    p_id::text,
+    (extract(epoch FROM p_at) * 1000000)::bigint::text,
+    p_txid::text,
+    p_db_user,
+    coalesce(p_os_user, E'\\N'),
+    p_source,
+    coalesce(p_change_ref, E'\\N'),
+    coalesce(p_reason, E'\\N'),
+    p_entity,
+    p_op,
+    coalesce(p_ci_id::text, E'\\N'),
+    coalesce(p_other_ci_id::text, E'\\N'),
+    coalesce(p_rel_id::text, E'\\N'),
+    coalesce(p_field, E'\\N'),
+    coalesce(p_old::text, E'\\N'),
+    coalesce(p_new::text, E'\\N')), 'UTF8'));
 
 CREATE TABLE cmdb.history (
-  id          bigint PRIMARY KEY,
-  at          timestamptz NOT NULL,
-  txid        bigint NOT NULL,
-  db_user     text NOT NULL,
-  os_user     text,
-  source      text NOT NULL,
-  change_ref  text,
-  reason      text,
+  id          bigint PRIMARY KEY DEFAULT nextval('cmdb.history_id_seq'),
+  at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+  txid        bigint NOT NULL DEFAULT txid_current(),
+  db_user     text NOT NULL DEFAULT session_user,
+  os_user     text DEFAULT nullif(current_setting('cmdb.os_user', true), ''),
+  source      text NOT NULL DEFAULT coalesce(nullif(current_setting('cmdb.source', true), ''), 'sql'),
+  change_ref  text DEFAULT nullif(current_setting('cmdb.change_ref', true), ''),
+  reason      text DEFAULT nullif(current_setting('cmdb.reason', true), ''),
   entity      text NOT NULL CHECK (entity IN ('ci', 'identity', 'rel', 'ci_type', 'rel_type')),
   op          text NOT NULL,
   ci_id       bigint,        -- the CI the row is about (a relationship's source)
@@ -242,64 +278,109 @@ CREATE TABLE cmdb.history (
   field       text,          -- the changed field, 'attributes.KEY' for attributes
   old         jsonb,
   new         jsonb,
-  prev_hash   bytea NOT NULL,
-  hash        bytea NOT NULL
+  hash        bytea GENERATED ALWAYS AS (cmdb.history_hash(id, at, txid, db_user, os_user, source,
+                change_ref, reason, entity, op, ci_id, other_ci_id, rel_id, field, old, new)) STORED
 );
-CREATE SEQUENCE cmdb.history_id_seq OWNED BY cmdb.history.id;
+ALTER SEQUENCE cmdb.history_id_seq OWNED BY cmdb.history.id;
 CREATE INDEX history_ci_idx ON cmdb.history (ci_id, id) WHERE ci_id IS NOT NULL;
 CREATE INDEX history_other_ci_idx ON cmdb.history (other_ci_id, id) WHERE other_ci_id IS NOT NULL;
 
-CREATE TABLE cmdb.history_head (
-  one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+CREATE TABLE cmdb.history_block (
+  id        bigint PRIMARY KEY,
+  txid      bigint NOT NULL,
+  first_id  bigint NOT NULL,
   last_id   bigint NOT NULL,
-  last_hash bytea NOT NULL,
-  rows      bigint NOT NULL
+  rows      bigint NOT NULL,
+  digest    bytea NOT NULL,  -- sha256 over the rows' hashes in id order
+  prev_hash bytea NOT NULL,
+  hash      bytea NOT NULL
 );
-INSERT INTO cmdb.history_head VALUES (true, 0, '\x0000000000000000000000000000000000000000000000000000000000000000', 0);
+CREATE INDEX history_block_first_idx ON cmdb.history_block (first_id);
 
--- The bytes a history row's hash covers. Field order and encodings are fixed
--- forever: changing them breaks every existing chain.
-CREATE FUNCTION cmdb.history_content(h cmdb.history) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN convert_to(concat_ws(E'\x1f',
-    h.id::text,
-    (extract(epoch FROM h.at) * 1000000)::bigint::text,
-    h.txid::text,
-    h.db_user,
-    coalesce(h.os_user, E'\\N'),
-    h.source,
-    coalesce(h.change_ref, E'\\N'),
-    coalesce(h.reason, E'\\N'),
-    h.entity,
-    h.op,
-    coalesce(h.ci_id::text, E'\\N'),
-    coalesce(h.other_ci_id::text, E'\\N'),
-    coalesce(h.rel_id::text, E'\\N'),
-    coalesce(h.field, E'\\N'),
-    coalesce(h.old::text, E'\\N'),
-    coalesce(h.new::text, E'\\N')), 'UTF8');
+CREATE TABLE cmdb.history_head (
+  one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+  last_block bigint NOT NULL,
+  last_hash  bytea NOT NULL,
+  last_id    bigint NOT NULL,
+  rows       bigint NOT NULL
+);
+INSERT INTO cmdb.history_head VALUES (true, 0, '\x0000000000000000000000000000000000000000000000000000000000000000', 0, 0);
 
-CREATE FUNCTION cmdb.history_row_hash(h cmdb.history) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN sha256(h.prev_hash || cmdb.history_content(h));
+CREATE FUNCTION cmdb.block_hash(p_prev bytea, p_id bigint, p_first bigint, p_last bigint, p_rows bigint,
+                                p_digest bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN sha256(p_prev || p_digest || convert_to(concat_ws(E'\x1f', p_id, p_first, p_last, p_rows), 'UTF8'));
 
-CREATE FUNCTION cmdb.history_chain() RETURNS trigger
+-- Before any history row of a statement gets its id: take the head (once
+-- per transaction the lock is new; later statements already hold it).
+CREATE FUNCTION cmdb.history_lock() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
 DECLARE
   head cmdb.history_head;
 BEGIN
-  SELECT * INTO head FROM cmdb.history_head WHERE one FOR UPDATE;
-  NEW.id := nextval('cmdb.history_id_seq');
-  NEW.at := clock_timestamp();
-  NEW.txid := txid_current();
-  NEW.db_user := session_user;
-  NEW.prev_hash := head.last_hash;
-  NEW.hash := cmdb.history_row_hash(NEW);
-  UPDATE cmdb.history_head SET last_id = NEW.id, last_hash = NEW.hash, rows = rows + 1 WHERE one;
-  RETURN NEW;
+  IF coalesce(current_setting('cmdb.chain_hash', true), '') = '' THEN
+    SELECT * INTO head FROM cmdb.history_head WHERE one FOR UPDATE;
+    PERFORM set_config('cmdb.chain_hash', encode(head.last_hash, 'hex'), true),
+            set_config('cmdb.chain_block', head.last_block::text, true),
+            set_config('cmdb.chain_id', head.last_id::text, true),
+            set_config('cmdb.chain_rows', head.rows::text, true);
+  END IF;
+  RETURN NULL;
 END $$;
-CREATE TRIGGER history_chain BEFORE INSERT ON cmdb.history
-  FOR EACH ROW EXECUTE FUNCTION cmdb.history_chain();
+CREATE TRIGGER history_lock BEFORE INSERT ON cmdb.history
+  FOR EACH STATEMENT EXECUTE FUNCTION cmdb.history_lock();
+
+-- After the statement: seal its rows into the next block.
+CREATE FUNCTION cmdb.history_seal() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  b record;
+  prev bytea := decode(current_setting('cmdb.chain_hash'), 'hex');
+  block_id bigint := current_setting('cmdb.chain_block')::bigint + 1;
+  h bytea;
+BEGIN
+  SELECT min(id) AS first_id, max(id) AS last_id, count(*) AS n,
+         sha256(string_agg(hash, ''::bytea ORDER BY id)) AS digest
+    INTO b FROM added;
+  IF b.n = 0 THEN
+    RETURN NULL;
+  END IF;
+  IF b.first_id <= current_setting('cmdb.chain_id')::bigint THEN
+    RAISE EXCEPTION 'history ids must grow: row % follows row %', b.first_id, current_setting('cmdb.chain_id')
+      USING ERRCODE = '55000';
+  END IF;
+  h := cmdb.block_hash(prev, block_id, b.first_id, b.last_id, b.n, b.digest);
+  INSERT INTO cmdb.history_block VALUES (block_id, txid_current(), b.first_id, b.last_id, b.n, b.digest, prev, h);
+  PERFORM set_config('cmdb.chain_hash', encode(h, 'hex'), true),
+          set_config('cmdb.chain_block', block_id::text, true),
+          set_config('cmdb.chain_id', b.last_id::text, true),
+          set_config('cmdb.chain_rows', (current_setting('cmdb.chain_rows')::bigint + b.n)::text, true);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER history_seal AFTER INSERT ON cmdb.history
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION cmdb.history_seal();
+
+-- At commit: the transaction's last block becomes the head. Fires once per
+-- block; only the first firing after a new block does any work.
+CREATE FUNCTION cmdb.history_flush() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  v_block text := current_setting('cmdb.chain_block', true);
+BEGIN
+  IF v_block IS NULL OR v_block = '' OR v_block = coalesce(current_setting('cmdb.chain_flushed', true), '') THEN
+    RETURN NULL;
+  END IF;
+  UPDATE cmdb.history_head
+     SET last_block = v_block::bigint,
+         last_hash = decode(current_setting('cmdb.chain_hash'), 'hex'),
+         last_id = current_setting('cmdb.chain_id')::bigint,
+         rows = current_setting('cmdb.chain_rows')::bigint
+   WHERE one;
+  PERFORM set_config('cmdb.chain_flushed', v_block, true);
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER history_flush AFTER INSERT ON cmdb.history_block
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cmdb.history_flush();
 
 CREATE FUNCTION cmdb.history_immutable() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -307,246 +388,292 @@ BEGIN
   RAISE EXCEPTION 'history is append-only: % is not allowed on %', TG_OP, TG_TABLE_NAME
     USING ERRCODE = '42501';
 END $$;
-CREATE TRIGGER history_no_update BEFORE UPDATE OR DELETE ON cmdb.history
-  FOR EACH ROW EXECUTE FUNCTION cmdb.history_immutable();
-CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON cmdb.history
+CREATE TRIGGER history_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON cmdb.history
   FOR EACH STATEMENT EXECUTE FUNCTION cmdb.history_immutable();
-CREATE TRIGGER history_head_no_delete BEFORE DELETE ON cmdb.history_head
-  FOR EACH ROW EXECUTE FUNCTION cmdb.history_immutable();
-CREATE TRIGGER history_head_no_truncate BEFORE TRUNCATE ON cmdb.history_head
+CREATE TRIGGER history_block_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON cmdb.history_block
+  FOR EACH STATEMENT EXECUTE FUNCTION cmdb.history_immutable();
+CREATE TRIGGER history_head_no_delete BEFORE DELETE OR TRUNCATE ON cmdb.history_head
   FOR EACH STATEMENT EXECUTE FUNCTION cmdb.history_immutable();
 
--- Appends one history row with the session's actor settings. Called by the
--- triggers below; SECURITY DEFINER because writers may not touch history.
+-- One history row (for the rare row-level changes: types). Bulk changes
+-- insert their rows set-based in the statement triggers below.
 CREATE FUNCTION cmdb.history_append(p_entity text, p_op text, p_ci_id bigint, p_other_ci_id bigint,
                                     p_rel_id bigint, p_field text, p_old jsonb, p_new jsonb)
 RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
-  INSERT INTO cmdb.history (id, at, txid, db_user, os_user, source, change_ref, reason, entity, op,
-                            ci_id, other_ci_id, rel_id, field, old, new, prev_hash, hash)
-  VALUES (0, now(), 0, session_user,
-          nullif(current_setting('cmdb.os_user', true), ''),
-          coalesce(nullif(current_setting('cmdb.source', true), ''), 'sql'),
-          nullif(current_setting('cmdb.change_ref', true), ''),
-          nullif(current_setting('cmdb.reason', true), ''),
-          p_entity, p_op, p_ci_id, p_other_ci_id, p_rel_id, p_field, p_old, p_new, '', '');
+  INSERT INTO cmdb.history (entity, op, ci_id, other_ci_id, rel_id, field, old, new)
+  VALUES (p_entity, p_op, p_ci_id, p_other_ci_id, p_rel_id, p_field, p_old, p_new);
 $$;
 REVOKE ALL ON FUNCTION cmdb.history_append FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
--- CI rules and their history
+-- CI rules and their history, set-based: statement triggers see every row a
+-- statement changed (transition tables), check the rules in a few queries
+-- and write history and versions in one INSERT each. A bulk change of a
+-- million rows costs a handful of statements, not a million function calls.
 
--- Attribute keys and values, and the attributes the type (and its ancestors)
--- require. Raises with a message that names the offending key.
-CREATE FUNCTION cmdb.check_attributes(p_type text, p_attrs jsonb) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp AS $$
-DECLARE
-  k text;
-  v jsonb;
-  missing text[];
-BEGIN
-  IF jsonb_typeof(p_attrs) <> 'object' THEN
-    RAISE EXCEPTION 'attributes must be a JSON object, not %', jsonb_typeof(p_attrs) USING ERRCODE = '22023';
-  END IF;
-  FOR k, v IN SELECT * FROM jsonb_each(p_attrs) LOOP
-    IF k !~ '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$' THEN
-      RAISE EXCEPTION 'invalid attribute name "%": use letters, digits, _ . : - (at most 64, starting with a letter or _)', k
-        USING ERRCODE = '22023';
-    END IF;
-    IF octet_length(v::text) > 65536 THEN
-      RAISE EXCEPTION 'attribute "%" is % bytes long; the limit is 65536', k, octet_length(v::text)
-        USING ERRCODE = '22001';
-    END IF;
-  END LOOP;
-  WITH RECURSIVE chain AS (
-    SELECT name, parent, required_attrs FROM cmdb.ci_type WHERE name = p_type
-    UNION ALL
-    SELECT t.name, t.parent, t.required_attrs FROM cmdb.ci_type t JOIN chain c ON t.name = c.parent
-  )
-  SELECT array_agg(DISTINCT r ORDER BY r) INTO missing
-  FROM chain, unnest(chain.required_attrs) r
-  WHERE NOT p_attrs ? r;
-  IF missing IS NOT NULL THEN
-    RAISE EXCEPTION 'type % requires attribute%: %', p_type,
-      CASE WHEN cardinality(missing) > 1 THEN 's' ELSE '' END, array_to_string(missing, ', ')
-      USING ERRCODE = '23502';
-  END IF;
-END $$;
+-- Attributes every CI of a type must have, its own and its ancestors'.
+CREATE VIEW cmdb.type_required AS
+WITH RECURSIVE up AS (
+  SELECT name AS type, name AS ancestor FROM cmdb.ci_type
+  UNION ALL
+  SELECT up.type, t.parent FROM up JOIN cmdb.ci_type t ON t.name = up.ancestor WHERE t.parent IS NOT NULL
+)
+SELECT up.type, array_agg(DISTINCT r ORDER BY r) AS required
+FROM up JOIN cmdb.ci_type t ON t.name = up.ancestor, unnest(t.required_attrs) r
+GROUP BY up.type;
 
-CREATE FUNCTION cmdb.ci_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
-DECLARE
-  controlled boolean;
-  allowed text;
+CREATE FUNCTION cmdb.attribute_problem(p_key text, p_value jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+  WHEN p_key !~ '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$' THEN
+    format('invalid attribute name "%s": use letters, digits, _ . : - (at most 64, starting with a letter or _)', p_key)
+  WHEN octet_length(p_value::text) > 65536 THEN
+    format('attribute "%s" is %s bytes long; the limit is 65536', p_key, octet_length(p_value::text))
+END;
+
+-- Only the field a BEFORE row trigger must set: created_at stays, and
+-- updated_at moves only when a recorded field changed (not for sightings).
+CREATE FUNCTION cmdb.ci_stamp() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'DELETE' THEN
-    RAISE EXCEPTION 'CIs are never deleted: retire CI % (then dispose of it) instead', OLD.id
-      USING ERRCODE = '55000';
-  END IF;
-  IF TG_OP = 'UPDATE' THEN
-    NEW.created_at := OLD.created_at;
-    IF (NEW.type, NEW.name, NEW.description, NEW.status, NEW.criticality, NEW.owner, NEW.attributes)
-       IS NOT DISTINCT FROM
-       (OLD.type, OLD.name, OLD.description, OLD.status, OLD.criticality, OLD.owner, OLD.attributes) THEN
-      NEW.updated_at := OLD.updated_at;   -- only sightings changed
-      RETURN NEW;
-    END IF;
-    IF OLD.status = 'disposed' THEN
-      RAISE EXCEPTION 'CI % (%) is disposed: its record is closed', OLD.id, OLD.name USING ERRCODE = '55000';
-    END IF;
-    IF NEW.status <> OLD.status AND NOT EXISTS (
-         SELECT FROM cmdb.ci_status_transition WHERE from_status = OLD.status AND to_status = NEW.status) THEN
-      SELECT string_agg(to_status, ', ' ORDER BY s.ord) INTO allowed
-        FROM cmdb.ci_status_transition JOIN cmdb.ci_status s ON s.name = to_status
-       WHERE from_status = OLD.status;
-      RAISE EXCEPTION 'illegal status change for CI %: % -> % (from % only: %)',
-        OLD.id, OLD.status, NEW.status, OLD.status, coalesce(allowed, 'none')
-        USING ERRCODE = '55000';
-    END IF;
-    SELECT change_controlled INTO controlled FROM cmdb.ci_type WHERE name = OLD.type;
-    IF controlled AND coalesce(current_setting('cmdb.change_ref', true), '') = '' THEN
-      RAISE EXCEPTION 'CI % is of type %, which is under change control: name the change (--change REF)',
-        OLD.id, OLD.type USING ERRCODE = '55000';
-    END IF;
-    NEW.updated_at := now();
-  END IF;
-  PERFORM cmdb.check_attributes(NEW.type, NEW.attributes);
+  NEW.created_at := OLD.created_at;
+  NEW.updated_at := CASE WHEN cmdb.ci_recorded_change(OLD, NEW) THEN now() ELSE OLD.updated_at END;
   RETURN NEW;
 END $$;
-CREATE TRIGGER ci_guard BEFORE INSERT OR UPDATE OR DELETE ON cmdb.ci
-  FOR EACH ROW EXECUTE FUNCTION cmdb.ci_guard();
+CREATE TRIGGER ci_stamp BEFORE UPDATE ON cmdb.ci FOR EACH ROW EXECUTE FUNCTION cmdb.ci_stamp();
 
-CREATE FUNCTION cmdb.ci_record() RETURNS trigger
+CREATE FUNCTION cmdb.no_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% rows are never deleted: %', TG_TABLE_NAME,
+    CASE TG_TABLE_NAME WHEN 'ci' THEN 'retire a CI (then dispose of it) instead'
+                       WHEN 'ci_type' THEN 'types stay once defined'
+                       ELSE 'end them instead' END
+    USING ERRCODE = '55000';
+END $$;
+CREATE TRIGGER ci_no_delete BEFORE DELETE OR TRUNCATE ON cmdb.ci
+  FOR EACH STATEMENT EXECUTE FUNCTION cmdb.no_delete();
+
+-- Checks in the statement triggers find the first offending row with
+-- min(id) over the whole set, never ORDER BY .. LIMIT 1 over a join: with a
+-- LIMIT the planner bets on an early match and picks a nested loop, which is
+-- quadratic when nothing matches, the usual case.
+CREATE FUNCTION cmdb.ci_created() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
 DECLARE
-  k text;
-  changed boolean := false;
+  bad_id bigint;
+  msg text;
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    PERFORM cmdb.history_append('ci', 'create', NEW.id, NULL, NULL, NULL, NULL,
-      jsonb_build_object('type', NEW.type, 'name', NEW.name, 'description', NEW.description,
-                         'status', NEW.status, 'criticality', NEW.criticality, 'owner', NEW.owner,
-                         'attributes', NEW.attributes));
-    changed := true;
-  ELSE
-    IF NEW.type IS DISTINCT FROM OLD.type THEN
-      PERFORM cmdb.history_append('ci', 'update', NEW.id, NULL, NULL, 'type', to_jsonb(OLD.type), to_jsonb(NEW.type));
-      changed := true;
-    END IF;
-    IF NEW.name IS DISTINCT FROM OLD.name THEN
-      PERFORM cmdb.history_append('ci', 'update', NEW.id, NULL, NULL, 'name', to_jsonb(OLD.name), to_jsonb(NEW.name));
-      changed := true;
-    END IF;
-    IF NEW.description IS DISTINCT FROM OLD.description THEN
-      PERFORM cmdb.history_append('ci', 'update', NEW.id, NULL, NULL, 'description',
-                                  to_jsonb(OLD.description), to_jsonb(NEW.description));
-      changed := true;
-    END IF;
-    IF NEW.status IS DISTINCT FROM OLD.status THEN
-      PERFORM cmdb.history_append('ci', CASE NEW.status WHEN 'retired' THEN 'retire'
-                                                         WHEN 'disposed' THEN 'dispose' ELSE 'status' END,
-                                  NEW.id, NULL, NULL, 'status', to_jsonb(OLD.status), to_jsonb(NEW.status));
-      changed := true;
-    END IF;
-    IF NEW.criticality IS DISTINCT FROM OLD.criticality THEN
-      PERFORM cmdb.history_append('ci', 'update', NEW.id, NULL, NULL, 'criticality',
-                                  to_jsonb(OLD.criticality), to_jsonb(NEW.criticality));
-      changed := true;
-    END IF;
-    IF NEW.owner IS DISTINCT FROM OLD.owner THEN
-      PERFORM cmdb.history_append('ci', 'update', NEW.id, NULL, NULL, 'owner', to_jsonb(OLD.owner), to_jsonb(NEW.owner));
-      changed := true;
-    END IF;
-    IF NEW.attributes IS DISTINCT FROM OLD.attributes THEN
-      FOR k IN SELECT key FROM (SELECT jsonb_object_keys(OLD.attributes) AS key
-                                UNION SELECT jsonb_object_keys(NEW.attributes)) keys ORDER BY key LOOP
-        IF (OLD.attributes -> k) IS DISTINCT FROM (NEW.attributes -> k) THEN
-          PERFORM cmdb.history_append('ci', 'update', NEW.id, NULL, NULL, 'attributes.' || k,
-                                      OLD.attributes -> k, NEW.attributes -> k);
-        END IF;
-      END LOOP;
-      changed := true;
-    END IF;
+  SELECT min(a.id) INTO bad_id FROM added a, jsonb_each(a.attributes) e
+   WHERE cmdb.attribute_problem(e.key, e.value) IS NOT NULL;
+  IF bad_id IS NOT NULL THEN
+    SELECT min(cmdb.attribute_problem(e.key, e.value)) INTO msg FROM added a, jsonb_each(a.attributes) e
+     WHERE a.id = bad_id;
+    RAISE EXCEPTION '%', msg USING ERRCODE = '22023';
   END IF;
-  IF changed THEN
-    -- two changes in one transaction share a start time: replace, do not split
-    DELETE FROM cmdb.ci_version WHERE ci_id = NEW.id AND valid = tstzrange(now(), NULL);
-    UPDATE cmdb.ci_version SET valid = tstzrange(lower(valid), now())
-     WHERE ci_id = NEW.id AND upper_inf(valid);
-    INSERT INTO cmdb.ci_version VALUES (NEW.id, tstzrange(now(), NULL), NEW.type, NEW.name, NEW.description,
-                                        NEW.status, NEW.criticality, NEW.owner, NEW.attributes);
+  SELECT min(a.id) INTO bad_id FROM added a JOIN cmdb.type_required t ON t.type = a.type
+   WHERE NOT a.attributes ?& t.required;
+  IF bad_id IS NOT NULL THEN
+    SELECT format('type %s requires attribute%s: %s', a.type, CASE WHEN count(*) > 1 THEN 's' ELSE '' END,
+                  string_agg(r, ', ' ORDER BY r)) INTO msg
+      FROM added a JOIN cmdb.type_required t ON t.type = a.type, unnest(t.required) r
+     WHERE a.id = bad_id AND NOT a.attributes ? r GROUP BY a.type;
+    RAISE EXCEPTION '%', msg USING ERRCODE = '23502';
   END IF;
+  INSERT INTO cmdb.history (entity, op, ci_id, new)
+  SELECT 'ci', 'create', a.id,
+         jsonb_build_object('type', a.type, 'name', a.name, 'description', a.description, 'status', a.status,
+                            'criticality', a.criticality, 'owner', a.owner, 'attributes', a.attributes)
+    FROM added a ORDER BY a.id;
+  INSERT INTO cmdb.ci_version (ci_id, valid, type, name, description, status, criticality, owner, attributes)
+  SELECT a.id, tstzrange(now(), NULL), a.type, a.name, a.description, a.status, a.criticality, a.owner, a.attributes
+    FROM added a;
   RETURN NULL;
 END $$;
-CREATE TRIGGER ci_record AFTER INSERT OR UPDATE ON cmdb.ci
-  FOR EACH ROW EXECUTE FUNCTION cmdb.ci_record();
+CREATE TRIGGER ci_created AFTER INSERT ON cmdb.ci
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION cmdb.ci_created();
+
+-- Whether an update changed anything history records (last_seen and
+-- first_seen are sightings, not changes).
+CREATE FUNCTION cmdb.ci_recorded_change(o cmdb.ci, n cmdb.ci) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (n.type, n.name, n.description, n.status, n.criticality, n.owner, n.attributes)
+       IS DISTINCT FROM (o.type, o.name, o.description, o.status, o.criticality, o.owner, o.attributes);
+
+-- ci_stamp moved updated_at to now() on every row whose recorded fields
+-- changed, so `n.updated_at = now()` finds candidates without a join.
+CREATE FUNCTION cmdb.ci_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  chk record;
+  bad_id bigint;
+  msg text;
+  allowed text;
+BEGIN
+  PERFORM FROM new_rows WHERE updated_at = now() LIMIT 1;
+  IF NOT FOUND THEN
+    RETURN NULL;  -- sightings only
+  END IF;
+  SELECT min(o.id) FILTER (WHERE o.status = 'disposed') AS disposed,
+         min(o.id) FILTER (WHERE o.status <> n.status AND t.from_status IS NULL) AS transition,
+         min(o.id) FILTER (WHERE ct.change_controlled) AS controlled
+    INTO chk
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+    JOIN cmdb.ci_type ct ON ct.name = o.type
+    LEFT JOIN cmdb.ci_status_transition t ON t.from_status = o.status AND t.to_status = n.status
+   WHERE n.updated_at = now() AND cmdb.ci_recorded_change(o, n);
+  IF chk.disposed IS NOT NULL THEN
+    SELECT name INTO msg FROM old_rows WHERE id = chk.disposed;
+    RAISE EXCEPTION 'CI % (%) is disposed: its record is closed', chk.disposed, msg USING ERRCODE = '55000';
+  END IF;
+  IF chk.transition IS NOT NULL THEN
+    SELECT format('illegal status change for CI %s: %s -> %s (from %s only: %s)', o.id, o.status, n.status,
+                  o.status, coalesce((SELECT string_agg(t.to_status, ', ' ORDER BY s.ord)
+                                        FROM cmdb.ci_status_transition t JOIN cmdb.ci_status s ON s.name = t.to_status
+                                       WHERE t.from_status = o.status), 'none'))
+      INTO msg FROM old_rows o, new_rows n WHERE o.id = chk.transition AND n.id = chk.transition;
+    RAISE EXCEPTION '%', msg USING ERRCODE = '55000';
+  END IF;
+  IF chk.controlled IS NOT NULL AND coalesce(current_setting('cmdb.change_ref', true), '') = '' THEN
+    SELECT type INTO msg FROM old_rows WHERE id = chk.controlled;
+    RAISE EXCEPTION 'CI % is of type %, which is under change control: name the change (--change REF)',
+      chk.controlled, msg USING ERRCODE = '55000';
+  END IF;
+  SELECT min(n.id) INTO bad_id FROM old_rows o JOIN new_rows n ON n.id = o.id, jsonb_each(n.attributes) e
+   WHERE n.updated_at = now() AND o.attributes IS DISTINCT FROM n.attributes
+     AND cmdb.attribute_problem(e.key, e.value) IS NOT NULL;
+  IF bad_id IS NOT NULL THEN
+    SELECT min(cmdb.attribute_problem(e.key, e.value)) INTO msg FROM new_rows n, jsonb_each(n.attributes) e
+     WHERE n.id = bad_id;
+    RAISE EXCEPTION '%', msg USING ERRCODE = '22023';
+  END IF;
+  SELECT min(n.id) INTO bad_id FROM new_rows n JOIN cmdb.type_required t ON t.type = n.type
+   WHERE n.updated_at = now() AND NOT n.attributes ?& t.required;
+  IF bad_id IS NOT NULL THEN
+    SELECT format('type %s requires attribute%s: %s', n.type, CASE WHEN count(*) > 1 THEN 's' ELSE '' END,
+                  string_agg(r, ', ' ORDER BY r)) INTO msg
+      FROM new_rows n JOIN cmdb.type_required t ON t.type = n.type, unnest(t.required) r
+     WHERE n.id = bad_id AND NOT n.attributes ? r GROUP BY n.type;
+    RAISE EXCEPTION '%', msg USING ERRCODE = '23502';
+  END IF;
+
+  INSERT INTO cmdb.history (entity, op, ci_id, field, old, new)
+  SELECT 'ci', x.op, x.id, x.field, x.old, x.new FROM (
+    SELECT n.id, f.op, f.field, f.old, f.new, f.ord
+      FROM old_rows o JOIN new_rows n ON n.id = o.id AND n.updated_at = now()
+     CROSS JOIN LATERAL (VALUES
+       (1, 'update', 'type', to_jsonb(o.type), to_jsonb(n.type)),
+       (2, 'update', 'name', to_jsonb(o.name), to_jsonb(n.name)),
+       (3, 'update', 'description', to_jsonb(o.description), to_jsonb(n.description)),
+       (4, CASE n.status WHEN 'retired' THEN 'retire' WHEN 'disposed' THEN 'dispose' ELSE 'status' END,
+           'status', to_jsonb(o.status), to_jsonb(n.status)),
+       (5, 'update', 'criticality', to_jsonb(o.criticality), to_jsonb(n.criticality)),
+       (6, 'update', 'owner', to_jsonb(o.owner), to_jsonb(n.owner))) f(ord, op, field, old, new)
+     WHERE f.old IS DISTINCT FROM f.new
+    UNION ALL
+    SELECT n.id, 'update', 'attributes.' || k.key, o.attributes -> k.key, n.attributes -> k.key, 7
+      FROM old_rows o JOIN new_rows n ON n.id = o.id AND n.updated_at = now()
+     CROSS JOIN LATERAL (SELECT jsonb_object_keys(o.attributes) UNION SELECT jsonb_object_keys(n.attributes)) k(key)
+     WHERE o.attributes IS DISTINCT FROM n.attributes
+       AND (o.attributes -> k.key) IS DISTINCT FROM (n.attributes -> k.key)
+  ) x ORDER BY x.id, x.ord, x.field;
+
+  -- the current version ends now; one that began in this transaction is replaced
+  UPDATE cmdb.ci_version v SET valid = tstzrange(lower(v.valid), now())
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+   WHERE n.updated_at = now() AND cmdb.ci_recorded_change(o, n) AND v.ci_id = n.id AND upper_inf(v.valid) AND lower(v.valid) < now();
+  DELETE FROM cmdb.ci_version v USING old_rows o JOIN new_rows n ON n.id = o.id
+   WHERE n.updated_at = now() AND cmdb.ci_recorded_change(o, n) AND v.ci_id = n.id AND upper_inf(v.valid);
+  INSERT INTO cmdb.ci_version (ci_id, valid, type, name, description, status, criticality, owner, attributes)
+  SELECT n.id, tstzrange(now(), NULL), n.type, n.name, n.description, n.status, n.criticality, n.owner, n.attributes
+    FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE n.updated_at = now() AND cmdb.ci_recorded_change(o, n);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER ci_changed AFTER UPDATE ON cmdb.ci
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cmdb.ci_changed();
 
 -- Identities and relationships are never deleted either: closing the
 -- validity range ends them, so past states stay readable.
-CREATE FUNCTION cmdb.temporal_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
+CREATE TRIGGER ci_identity_no_delete BEFORE DELETE OR TRUNCATE ON cmdb.ci_identity
+  FOR EACH STATEMENT EXECUTE FUNCTION cmdb.no_delete();
+CREATE TRIGGER rel_no_delete BEFORE DELETE OR TRUNCATE ON cmdb.rel
+  FOR EACH STATEMENT EXECUTE FUNCTION cmdb.no_delete();
+
+CREATE FUNCTION cmdb.ci_identity_added() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
 BEGIN
-  IF TG_OP = 'DELETE' THEN
-    RAISE EXCEPTION '% rows are never deleted: end them instead', TG_TABLE_NAME USING ERRCODE = '55000';
+  INSERT INTO cmdb.history (entity, op, ci_id, field, new)
+  SELECT 'identity', 'identity_add', a.ci_id, a.kind, to_jsonb(a.value) FROM added a ORDER BY a.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER ci_identity_added AFTER INSERT ON cmdb.ci_identity
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION cmdb.ci_identity_added();
+
+CREATE FUNCTION cmdb.ci_identity_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  bad record;
+BEGIN
+  SELECT min(o.id) FILTER (WHERE NOT upper_inf(o.valid)) AS ended,
+         min(o.id) FILTER (WHERE (n.ci_id, n.kind, n.value, lower(n.valid)) IS DISTINCT FROM (o.ci_id, o.kind, o.value, lower(o.valid))) AS edited
+    INTO bad FROM old_rows o JOIN new_rows n ON n.id = o.id;
+  IF bad.ended IS NOT NULL THEN
+    RAISE EXCEPTION 'identity % has ended and cannot change', bad.ended USING ERRCODE = '55000';
+  ELSIF bad.edited IS NOT NULL THEN
+    RAISE EXCEPTION 'an identity cannot be edited: end it and add a new one' USING ERRCODE = '55000';
   END IF;
-  IF NOT upper_inf(OLD.valid) THEN
-    RAISE EXCEPTION '% % has ended and cannot change', TG_TABLE_NAME, OLD.id USING ERRCODE = '55000';
-  END IF;
-  IF TG_TABLE_NAME = 'ci_identity' THEN
-    IF (NEW.ci_id, NEW.kind, NEW.value) IS DISTINCT FROM (OLD.ci_id, OLD.kind, OLD.value) THEN
-      RAISE EXCEPTION 'an identity cannot be edited: end it and add a new one' USING ERRCODE = '55000';
-    END IF;
-  ELSIF (NEW.type, NEW.source_id, NEW.target_id) IS DISTINCT FROM (OLD.type, OLD.source_id, OLD.target_id) THEN
+  INSERT INTO cmdb.history (entity, op, ci_id, field, old)
+  SELECT 'identity', 'identity_remove', n.ci_id, n.kind, to_jsonb(n.value)
+    FROM new_rows n WHERE NOT upper_inf(n.valid) ORDER BY n.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER ci_identity_changed AFTER UPDATE ON cmdb.ci_identity
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cmdb.ci_identity_changed();
+
+CREATE FUNCTION cmdb.rel_added() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+BEGIN
+  INSERT INTO cmdb.history (entity, op, ci_id, other_ci_id, rel_id, field, new)
+  SELECT 'rel', 'relate', a.source_id, a.target_id, a.id, a.type,
+         jsonb_build_object('type', a.type, 'source', a.source_id, 'target', a.target_id, 'attributes', a.attributes)
+    FROM added a ORDER BY a.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER rel_added AFTER INSERT ON cmdb.rel
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION cmdb.rel_added();
+
+CREATE FUNCTION cmdb.rel_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  bad record;
+BEGIN
+  SELECT min(o.id) FILTER (WHERE NOT upper_inf(o.valid)) AS ended,
+         min(o.id) FILTER (WHERE (n.type, n.source_id, n.target_id, lower(n.valid)) IS DISTINCT FROM (o.type, o.source_id, o.target_id, lower(o.valid))) AS edited
+    INTO bad FROM old_rows o JOIN new_rows n ON n.id = o.id;
+  IF bad.ended IS NOT NULL THEN
+    RAISE EXCEPTION 'relationship % has ended and cannot change', bad.ended USING ERRCODE = '55000';
+  ELSIF bad.edited IS NOT NULL THEN
     RAISE EXCEPTION 'a relationship cannot be re-pointed: end it and add a new one' USING ERRCODE = '55000';
   END IF;
-  IF lower(NEW.valid) IS DISTINCT FROM lower(OLD.valid) THEN
-    RAISE EXCEPTION 'the start of % % cannot change', TG_TABLE_NAME, OLD.id USING ERRCODE = '55000';
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER ci_identity_guard BEFORE UPDATE OR DELETE ON cmdb.ci_identity
-  FOR EACH ROW EXECUTE FUNCTION cmdb.temporal_guard();
-CREATE TRIGGER rel_guard BEFORE UPDATE OR DELETE ON cmdb.rel
-  FOR EACH ROW EXECUTE FUNCTION cmdb.temporal_guard();
-
-CREATE FUNCTION cmdb.ci_identity_record() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    PERFORM cmdb.history_append('identity', 'identity_add', NEW.ci_id, NULL, NULL, NEW.kind, NULL, to_jsonb(NEW.value));
-  ELSIF upper_inf(OLD.valid) AND NOT upper_inf(NEW.valid) THEN
-    PERFORM cmdb.history_append('identity', 'identity_remove', NEW.ci_id, NULL, NULL, NEW.kind, to_jsonb(NEW.value), NULL);
-  END IF;
+  INSERT INTO cmdb.history (entity, op, ci_id, other_ci_id, rel_id, field, old, new)
+  SELECT 'rel', CASE WHEN upper_inf(n.valid) THEN 'update' ELSE 'unrelate' END,
+         n.source_id, n.target_id, n.id,
+         CASE WHEN upper_inf(n.valid) THEN 'attributes' ELSE n.type END,
+         CASE WHEN upper_inf(n.valid) THEN o.attributes
+              ELSE jsonb_build_object('type', n.type, 'source', n.source_id, 'target', n.target_id,
+                                      'attributes', o.attributes) END,
+         CASE WHEN upper_inf(n.valid) THEN n.attributes END
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+   WHERE NOT upper_inf(n.valid) OR n.attributes IS DISTINCT FROM o.attributes
+   ORDER BY n.id;
   RETURN NULL;
 END $$;
-CREATE TRIGGER ci_identity_record AFTER INSERT OR UPDATE ON cmdb.ci_identity
-  FOR EACH ROW EXECUTE FUNCTION cmdb.ci_identity_record();
-
-CREATE FUNCTION cmdb.rel_record() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    PERFORM cmdb.history_append('rel', 'relate', NEW.source_id, NEW.target_id, NEW.id, NEW.type, NULL,
-      jsonb_build_object('type', NEW.type, 'source', NEW.source_id, 'target', NEW.target_id,
-                         'attributes', NEW.attributes));
-  ELSIF upper_inf(OLD.valid) AND NOT upper_inf(NEW.valid) THEN
-    PERFORM cmdb.history_append('rel', 'unrelate', NEW.source_id, NEW.target_id, NEW.id, NEW.type,
-      jsonb_build_object('type', NEW.type, 'source', NEW.source_id, 'target', NEW.target_id,
-                         'attributes', OLD.attributes), NULL);
-  ELSIF NEW.attributes IS DISTINCT FROM OLD.attributes THEN
-    PERFORM cmdb.history_append('rel', 'update', NEW.source_id, NEW.target_id, NEW.id, 'attributes',
-                                OLD.attributes, NEW.attributes);
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER rel_record AFTER INSERT OR UPDATE ON cmdb.rel
-  FOR EACH ROW EXECUTE FUNCTION cmdb.rel_record();
+CREATE TRIGGER rel_changed AFTER UPDATE ON cmdb.rel
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cmdb.rel_changed();
 
 CREATE FUNCTION cmdb.type_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
 BEGIN
-  IF TG_OP = 'DELETE' THEN
-    RAISE EXCEPTION 'CI types are never deleted' USING ERRCODE = '55000';
-  END IF;
   IF TG_OP = 'UPDATE' AND NEW.name <> OLD.name THEN
     RAISE EXCEPTION 'a CI type cannot be renamed' USING ERRCODE = '55000';
   END IF;
@@ -560,8 +687,10 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$;
-CREATE TRIGGER ci_type_guard BEFORE INSERT OR UPDATE OR DELETE ON cmdb.ci_type
+CREATE TRIGGER ci_type_guard BEFORE INSERT OR UPDATE ON cmdb.ci_type
   FOR EACH ROW EXECUTE FUNCTION cmdb.type_guard();
+CREATE TRIGGER ci_type_no_delete BEFORE DELETE OR TRUNCATE ON cmdb.ci_type
+  FOR EACH STATEMENT EXECUTE FUNCTION cmdb.no_delete();
 
 CREATE FUNCTION cmdb.type_record() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
@@ -854,41 +983,83 @@ BEGIN
   VALUES (p_name, p_parent, p_description, coalesce(p_required, '{}'), coalesce(p_change_controlled, false));
 END $$;
 
--- Verifies the whole history chain in one pass. Returns no row when the
--- chain is intact, else the first broken row and what is wrong with it.
-CREATE FUNCTION cmdb.audit_chain(OUT checked bigint, OUT broken_id bigint, OUT problem text,
-                                 OUT head_id bigint, OUT head_hash text)
+-- Verifies the whole history chain in one pass. Returns the number of rows
+-- checked and the head; when the chain is broken, also the first broken
+-- place: the row range of the block concerned (first_id..last_id) and what
+-- is wrong with it.
+CREATE FUNCTION cmdb.audit_chain(OUT checked bigint, OUT blocks bigint, OUT broken_block bigint,
+                                 OUT broken_first bigint, OUT broken_last bigint, OUT problem text,
+                                 OUT head_block bigint, OUT head_hash text)
 LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp AS $$
 DECLARE
   head cmdb.history_head;
-  last_row record;
+  zero bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
+  last_b cmdb.history_block;
+  orphan bigint;
 BEGIN
   SELECT * INTO head FROM cmdb.history_head;
-  head_id := head.last_id;
+  head_block := head.last_block;
   head_hash := encode(head.last_hash, 'hex');
   SELECT count(*) INTO checked FROM cmdb.history;
-  SELECT h.id, CASE
-           WHEN h.prev_hash IS DISTINCT FROM h.expected_prev THEN
-             'its link to the previous row is broken (a row before it was removed or altered)'
-           ELSE 'its content does not match its hash (the row was altered)' END
-    INTO broken_id, problem
-    FROM (SELECT x.id, x.prev_hash, x.hash, cmdb.history_row_hash(x) AS recomputed,
-                 coalesce(lag(x.hash) OVER (ORDER BY x.id),
-                          '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-                   AS expected_prev
-            FROM cmdb.history x) h
-   WHERE h.prev_hash IS DISTINCT FROM h.expected_prev OR h.hash IS DISTINCT FROM h.recomputed
-   ORDER BY h.id LIMIT 1;
-  IF broken_id IS NOT NULL THEN
+  SELECT count(*) INTO blocks FROM cmdb.history_block;
+
+  -- each block against its rows (recomputed from their content) and its
+  -- predecessor; one aggregate pass finds the first broken block
+  WITH b AS (
+    SELECT x.*, lag(x.hash) OVER w AS prev_block_hash, lag(x.id) OVER w AS prev_block_id,
+           lag(x.last_id) OVER w AS prev_last_id
+      FROM cmdb.history_block x WINDOW w AS (ORDER BY x.id)
+  ), r AS (
+    SELECT b.id, count(h.id) AS n,
+           sha256(string_agg(cmdb.history_hash(h.id, h.at, h.txid, h.db_user, h.os_user, h.source,
+                             h.change_ref, h.reason, h.entity, h.op, h.ci_id, h.other_ci_id, h.rel_id,
+                             h.field, h.old, h.new), ''::bytea ORDER BY h.id)) AS digest
+      FROM b LEFT JOIN cmdb.history h ON h.id BETWEEN b.first_id AND b.last_id
+     GROUP BY b.id
+  ), verdict AS (
+    SELECT b.id, b.first_id, b.last_id,
+           CASE
+             WHEN b.id <> coalesce(b.prev_block_id, 0) + 1 THEN
+               format('block %s follows block %s: the blocks between were removed', b.id, coalesce(b.prev_block_id, 0))
+             WHEN b.prev_hash IS DISTINCT FROM coalesce(b.prev_block_hash, zero) THEN
+               'its link to the previous block is broken (the previous block was altered)'
+             WHEN b.hash IS DISTINCT FROM cmdb.block_hash(b.prev_hash, b.id, b.first_id, b.last_id, b.rows, b.digest) THEN
+               'the block record itself was altered'
+             WHEN b.first_id <= coalesce(b.prev_last_id, 0) THEN
+               'its rows overlap the previous block'
+             WHEN r.n <> b.rows THEN
+               format('it held %s rows when written and holds %s now (rows were removed or inserted)', b.rows, r.n)
+             WHEN r.digest IS DISTINCT FROM b.digest THEN
+               'a row was altered after it was written (its content no longer matches the block digest)'
+           END AS what
+      FROM b JOIN r ON r.id = b.id
+  )
+  SELECT v.id, v.first_id, v.last_id, v.what INTO broken_block, broken_first, broken_last, problem
+    FROM verdict v WHERE v.id = (SELECT min(x.id) FROM verdict x WHERE x.what IS NOT NULL);
+  IF broken_block IS NOT NULL THEN
     RETURN;
   END IF;
-  SELECT id, hash INTO last_row FROM cmdb.history ORDER BY id DESC LIMIT 1;
-  IF checked <> head.rows OR coalesce(last_row.id, 0) <> head.last_id
-     OR coalesce(last_row.hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-        <> head.last_hash THEN
-    broken_id := coalesce(last_row.id, 0);
-    problem := format('the chain ends at row %s with %s rows, but its head records row %s with %s rows (rows were removed from the end)',
-                      coalesce(last_row.id, 0), checked, head.last_id, head.rows);
+
+  -- rows outside every block were written behind the triggers' back
+  IF checked <> (SELECT coalesce(sum(rows), 0) FROM cmdb.history_block) THEN
+    SELECT min(h.id) INTO orphan FROM cmdb.history h
+     WHERE NOT EXISTS (SELECT FROM cmdb.history_block b WHERE h.id BETWEEN b.first_id AND b.last_id);
+    broken_block := 0;
+    broken_first := orphan;
+    broken_last := orphan;
+    problem := 'this row belongs to no block: it was inserted behind the triggers'' back';
+    RETURN;
+  END IF;
+
+  -- the head must name the last block
+  SELECT * INTO last_b FROM cmdb.history_block ORDER BY id DESC LIMIT 1;
+  IF coalesce(last_b.id, 0) <> head.last_block OR coalesce(last_b.hash, zero) <> head.last_hash
+     OR checked <> head.rows THEN
+    broken_block := coalesce(last_b.id, 0);
+    broken_first := last_b.first_id;
+    broken_last := last_b.last_id;
+    problem := format('the chain ends at block %s with %s rows, but its head records block %s with %s rows (the end was cut off)',
+                      coalesce(last_b.id, 0), checked, head.last_block, head.rows);
   END IF;
 END $$;
 
@@ -900,6 +1071,7 @@ END $$;
 GRANT SELECT ON ALL TABLES IN SCHEMA cmdb TO cmdb_reader, cmdb_writer;
 GRANT INSERT, UPDATE ON cmdb.ci, cmdb.ci_identity, cmdb.rel, cmdb.ci_type, cmdb.rel_type TO cmdb_writer;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cmdb TO cmdb_writer, cmdb_reader;
-REVOKE EXECUTE ON FUNCTION cmdb.history_append, cmdb.history_chain FROM cmdb_writer, cmdb_reader;
-REVOKE UPDATE, DELETE, TRUNCATE ON cmdb.history FROM cmdb_owner;
+REVOKE EXECUTE ON FUNCTION cmdb.history_append, cmdb.history_lock, cmdb.history_seal, cmdb.history_flush
+  FROM cmdb_writer, cmdb_reader;
+REVOKE UPDATE, DELETE, TRUNCATE ON cmdb.history, cmdb.history_block FROM cmdb_owner;
 REVOKE DELETE, TRUNCATE ON cmdb.history_head FROM cmdb_owner;

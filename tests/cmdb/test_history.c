@@ -54,8 +54,10 @@ static void test_intact_chain(void **state)
 	fresh("test_hist_intact", &db);
 	work(db);
 	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_OK);
-	assert_int_equal(rep.broken_id, 0);
+	assert_false(rep.broken);
 	assert_true(rep.checked >= 6);
+	assert_true(rep.blocks >= 4);
+	assert_int_equal(rep.head_block, rep.blocks);
 	assert_int_equal(strlen(rep.head_hash), 64);
 	cmdb_db_close(db);
 }
@@ -63,22 +65,30 @@ static void test_intact_chain(void **state)
 /* Alters the history behind the triggers' back, as a superuser could. */
 static void tamper(const char *sql)
 {
-	char msg[512], full[512];
+	char msg[512], full[2048];
 
 	snprintf(full, sizeof(full), "SET session_replication_role = replica; %s", sql);
-	assert_int_equal(testdb_sql(conninfo, full, msg, sizeof(msg)), 0);
+	if (testdb_sql(conninfo, full, msg, sizeof(msg)) != 0)
+		fail_msg("tampering failed: %s", msg);
 }
 
+/* The audit must report the break at the block holding row row_sql names. */
 static void expect_broken(struct cmdb_db *db, const char *row_sql, const char *problem)
 {
 	struct cmdb_chain_report rep;
 	struct cmdb_error err = {0};
 	char row[32];
+	long long id;
 
 	assert_int_equal(testdb_sql(conninfo, row_sql, row, sizeof(row)), 0);
+	id = atoll(row);
 	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_EINTEGRITY);
-	assert_int_equal(rep.broken_id, atoll(row));
-	assert_non_null(strstr(rep.problem, problem));
+	assert_true(rep.broken);
+	if (rep.broken_first > id || rep.broken_last < id)
+		fail_msg("break reported at rows %lld..%lld, expected the block of row %lld (%s)",
+			 (long long)rep.broken_first, (long long)rep.broken_last, id, rep.problem);
+	if (!strstr(rep.problem, problem))
+		fail_msg("problem \"%s\" lacks \"%s\"", rep.problem, problem);
 }
 
 static void test_altered_row_detected(void **state)
@@ -88,7 +98,7 @@ static void test_altered_row_detected(void **state)
 	fresh("test_hist_altered", &db);
 	work(db);
 	tamper("UPDATE cmdb.history SET new = '\"nobody\"' WHERE field = 'owner'");
-	expect_broken(db, "SELECT id FROM cmdb.history WHERE field = 'owner'", "does not match its hash");
+	expect_broken(db, "SELECT id FROM cmdb.history WHERE field = 'owner'", "a row was altered");
 	cmdb_db_close(db);
 }
 
@@ -99,9 +109,8 @@ static void test_removed_row_detected(void **state)
 	fresh("test_hist_removed", &db);
 	work(db);
 	tamper("DELETE FROM cmdb.history WHERE field = 'owner'");
-	/* the row after the removed one no longer links */
-	expect_broken(db, "SELECT min(id) FROM cmdb.history WHERE id > (SELECT min(id) FROM cmdb.history WHERE op = 'status')",
-		      "link to the previous row");
+	/* its block now holds fewer rows than it sealed */
+	expect_broken(db, "SELECT id FROM cmdb.history WHERE op = 'status'", "rows were removed or inserted");
 	cmdb_db_close(db);
 }
 
@@ -111,8 +120,10 @@ static void test_cut_tail_detected(void **state)
 
 	fresh("test_hist_tail", &db);
 	work(db);
-	tamper("DELETE FROM cmdb.history WHERE id = (SELECT max(id) FROM cmdb.history)");
-	expect_broken(db, "SELECT max(id) FROM cmdb.history", "removed from the end");
+	/* the last block and its rows go: what is left is a valid chain, shorter than the head says */
+	tamper("DELETE FROM cmdb.history WHERE id >= (SELECT first_id FROM cmdb.history_block ORDER BY id DESC LIMIT 1);"
+	       "DELETE FROM cmdb.history_block WHERE id = (SELECT max(id) FROM cmdb.history_block)");
+	expect_broken(db, "SELECT max(id) FROM cmdb.history", "the end was cut off");
 	cmdb_db_close(db);
 }
 
@@ -122,11 +133,28 @@ static void test_rewritten_with_new_hash_detected(void **state)
 
 	fresh("test_hist_rehash", &db);
 	work(db);
-	/* a forger who recomputes the altered row's own hash still breaks the next link */
+	/* a forger who also reseals the altered row's block breaks the next block's link */
 	tamper("UPDATE cmdb.history h SET new = '\"nobody\"' WHERE field = 'owner';"
-	       "UPDATE cmdb.history h SET hash = cmdb.history_row_hash(h) WHERE field = 'owner'");
-	expect_broken(db, "SELECT min(id) FROM cmdb.history WHERE id > (SELECT id FROM cmdb.history WHERE field = 'owner')",
-		      "link to the previous row");
+	       "UPDATE cmdb.history_block b SET digest = (SELECT sha256(string_agg(h.hash, ''::bytea ORDER BY h.id))"
+	       "  FROM cmdb.history h WHERE h.id BETWEEN b.first_id AND b.last_id)"
+	       " WHERE (SELECT id FROM cmdb.history WHERE field = 'owner') BETWEEN first_id AND last_id;"
+	       "UPDATE cmdb.history_block b SET hash = cmdb.block_hash(prev_hash, id, first_id, last_id, rows, digest)"
+	       " WHERE (SELECT id FROM cmdb.history WHERE field = 'owner') BETWEEN first_id AND last_id");
+	expect_broken(db, "SELECT min(id) FROM cmdb.history WHERE id > (SELECT last_id FROM cmdb.history_block b"
+			  " WHERE (SELECT id FROM cmdb.history WHERE field = 'owner') BETWEEN first_id AND last_id)",
+		      "link to the previous block");
+	cmdb_db_close(db);
+}
+
+static void test_row_outside_blocks_detected(void **state)
+{
+	struct cmdb_db *db;
+
+	fresh("test_hist_orphan", &db);
+	work(db);
+	/* a row slipped in with the triggers off belongs to no block */
+	tamper("INSERT INTO cmdb.history (entity, op, ci_id, field, new) VALUES ('ci', 'update', 1, 'owner', '\"mallory\"')");
+	expect_broken(db, "SELECT max(id) FROM cmdb.history", "belongs to no block");
 	cmdb_db_close(db);
 }
 
@@ -134,7 +162,8 @@ static void test_append_only_for_every_role(void **state)
 {
 	static const char *const roles[] = {"cmdb_writer", "cmdb_owner", "cmdb_reader"};
 	static const char *const stmts[] = {"UPDATE cmdb.history SET source = 'x'", "DELETE FROM cmdb.history",
-					    "TRUNCATE cmdb.history", "DELETE FROM cmdb.history_head"};
+					    "TRUNCATE cmdb.history", "DELETE FROM cmdb.history_head",
+					    "UPDATE cmdb.history_block SET rows = 0", "DELETE FROM cmdb.history_block"};
 	struct cmdb_db *db;
 	char sql[256], msg[512], before[32], after[32];
 
@@ -142,7 +171,7 @@ static void test_append_only_for_every_role(void **state)
 	work(db);
 	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM cmdb.history", before, sizeof(before)), 0);
 	for (size_t r = 0; r < 3; r++) {
-		for (size_t s = 0; s < 4; s++) {
+		for (size_t s = 0; s < sizeof(stmts) / sizeof(stmts[0]); s++) {
 			snprintf(sql, sizeof(sql), "SET ROLE %s; %s", roles[r], stmts[s]);
 			assert_int_equal(testdb_sql(conninfo, sql, msg, sizeof(msg)), -1);
 		}
@@ -163,8 +192,7 @@ static void test_reader_cannot_write(void **state)
 		"INSERT INTO cmdb.ci_type (name, description) VALUES ('rt', 'x')",
 		"UPDATE cmdb.rel_type SET description = 'x'",
 		"INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT id, 'serial', 'R' FROM cmdb.ci LIMIT 1",
-		"INSERT INTO cmdb.history (id, at, txid, db_user, source, entity, op, prev_hash, hash) "
-		"VALUES (0, now(), 0, 'x', 'x', 'ci', 'x', '', '')",
+		"INSERT INTO cmdb.history (entity, op) VALUES ('ci', 'forged')",
 		"CREATE TABLE cmdb.sneaky (x int)",
 		"UPDATE cmdb.history_head SET rows = 0",
 	};
@@ -231,9 +259,14 @@ static void test_concurrent_writers_keep_one_chain(void **state)
 	}
 	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_OK);
 	assert_int_equal(rep.checked, WRITERS * EACH * 2);
-	/* chain order is id order is commit order */
-	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY id) AS back "
-					      "FROM cmdb.history) x WHERE back", out, sizeof(out)), 0);
+	/* blocks follow commit order: ids never go back along the chain, and
+	 * the rows of a block come from one transaction */
+	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM (SELECT first_id <= lag(last_id) OVER (ORDER BY id) AS back "
+					      "FROM cmdb.history_block) x WHERE back", out, sizeof(out)), 0);
+	assert_string_equal(out, "0");
+	assert_int_equal(testdb_sql(conninfo, "SELECT count(*) FROM cmdb.history_block b WHERE (SELECT count(DISTINCT txid) "
+					      "FROM cmdb.history h WHERE h.id BETWEEN b.first_id AND b.last_id) <> 1",
+				    out, sizeof(out)), 0);
 	assert_string_equal(out, "0");
 	cmdb_db_close(db);
 }
@@ -246,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_removed_row_detected),
 		cmocka_unit_test(test_cut_tail_detected),
 		cmocka_unit_test(test_rewritten_with_new_hash_detected),
+		cmocka_unit_test(test_row_outside_blocks_detected),
 		cmocka_unit_test(test_append_only_for_every_role),
 		cmocka_unit_test(test_reader_cannot_write),
 		cmocka_unit_test(test_concurrent_writers_keep_one_chain),

@@ -27,6 +27,7 @@ void testdb_create(const char *name, char *conninfo, size_t len)
 		fprintf(stderr, "test server unreachable: %s", PQerrorMessage(conn));
 		exit(1);
 	}
+	PQclear(PQexec(conn, "SET client_min_messages = warning"));
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
 	PQclear(PQexec(conn, sql));
 	snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", name);
