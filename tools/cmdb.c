@@ -30,11 +30,16 @@ static const struct command commands[] = {
 	{"ci set", cmd_ci_set, usage_ci_set},
 	{"ci retire", cmd_ci_retire, usage_ci_retire},
 	{"ci history", cmd_ci_history, usage_ci_history},
+	{"ci why", cmd_ci_why, usage_ci_why},
 	{"rel add", cmd_rel_add, usage_rel_add},
 	{"rel rm", cmd_rel_rm, usage_rel_rm},
 	{"rel list", cmd_rel_list, usage_rel_list},
 	{"rel types", cmd_rel_types, usage_rel_types},
 	{"audit chain", cmd_audit_chain, usage_audit_chain},
+	{"ingest", cmd_ingest, usage_ingest},
+	{"scans", cmd_scans, usage_scans},
+	{"source list", cmd_source_list, usage_source_list},
+	{"source set", cmd_source_set, usage_source_set},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -47,10 +52,13 @@ static const char USAGE_MAIN[] =
 	"  init                      create or migrate the CMDB schema\n"
 	"  db status|start|stop      the embedded PostgreSQL server\n"
 	"  type list|show|add        CI types\n"
-	"  ci add|list|show|set|retire|history\n"
+	"  ci add|list|show|set|retire|history|why\n"
 	"                            configuration items\n"
 	"  rel add|rm|list|types     relationships between CIs\n"
 	"  audit chain               verify the tamper-evident history\n"
+	"  ingest FILE|-             observations into CIs (reconciliation)\n"
+	"  scans                     scan runs ingested\n"
+	"  source list|set           sources and their priorities\n"
 	"  help [COMMAND]            help on a command\n"
 	"\n"
 	"Options (also accepted after the command):\n"

@@ -36,6 +36,11 @@ DECLARE_COMMAND(cmd_rel_rm, usage_rel_rm);
 DECLARE_COMMAND(cmd_rel_list, usage_rel_list);
 DECLARE_COMMAND(cmd_rel_types, usage_rel_types);
 DECLARE_COMMAND(cmd_audit_chain, usage_audit_chain);
+DECLARE_COMMAND(cmd_ingest, usage_ingest);
+DECLARE_COMMAND(cmd_scans, usage_scans);
+DECLARE_COMMAND(cmd_source_list, usage_source_list);
+DECLARE_COMMAND(cmd_source_set, usage_source_set);
+DECLARE_COMMAND(cmd_ci_why, usage_ci_why);
 
 /* Parses a command's options: the command's own long options first, then
  * the common ones. Returns the next option code, -1 at the end; common

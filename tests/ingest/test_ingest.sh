@@ -1,0 +1,129 @@
+# Ingest and reconciliation through the cmdb command, on a real PostgreSQL.
+. "$(dirname "$0")/../cli/lib.sh"
+gen="$(dirname "$0")/gen_obs.py"
+work=$(mktemp -d)
+trap 'rm -rf "$work" "$out" "$err"' EXIT
+cli_db cli_ingest
+
+at=2026-11-21T07:00:00.000Z
+obs() { printf '{"v":1,"scan_id":"%s","at":"%s",%s}\n' "$1" "$at" "$2"; }
+
+# --- hostile and malformed lines: each rejected with its number, the rest ingested
+{
+  obs h1 '"kind":"scan","targets":["198.18.9.0/24"]'
+  obs h1 '"kind":"host","ip":"198.18.9.1","mac":"00:1b:21:00:09:01"'
+  echo 'not json at all'
+  printf '{"v":1,"kind":"host","scan_id":"h1","at":"%s","ip":"198.18.9.2","hostname":"a\\u0000b"}\n' "$at"
+  obs h1 '"kind":"host","ip":"198.18.9.3","hostname":"x'"'"'); DROP TABLE cmdb.ci; --"'
+  obs h1 '"kind":"port","ip":"198.18.9.1","proto":"tcp","port":70000,"state":"open"'
+  obs h1 '"kind":"port","ip":"198.18.9.1","proto":"tcp","state":"open"'
+  obs h1 '"kind":"teleport","ip":"198.18.9.1"'
+  printf '{"v":1,"kind":"host","scan_id":"h1","at":"%s","ip":"198.18.9.4","vendor":"\xff\xfe"}\n' "$at"
+  obs h1 "\"kind\":\"service\",\"ip\":\"198.18.9.1\",\"proto\":\"tcp\",\"port\":80,\"service\":\"http\",\"banner\":\"$(head -c 300000 /dev/zero | tr '\0' A)\""
+  obs h1 '"kind":"service","ip":"198.18.9.1","proto":"tcp","port":22,"service":"ssh","banner":"SSH-2.0-x\r\n\t\u001b[0m \" quotes \\ backslash"'
+  printf '{"v":1,"kind":"host","scan_id":"h1","at":"%s","ip":"198.18.9.5"}\0garbage\n' "$at"
+  obs h1 '"kind":"host","ip":"198.18.9.6","ip":"198.18.9.7"'
+} >"$work/hostile.ndjson"
+expect 1 ingest "$work/hostile.ndjson"
+expect_err 'line 3: rejected: not valid JSON'
+expect_err 'line 4: rejected: not valid JSON.*(NUL|\\u0000)'
+expect_err 'line 6: rejected: field "port" is 70000, outside 0..65535'
+expect_err 'line 7: rejected: missing field "port"'
+expect_err 'line 8: rejected: unknown kind "teleport"'
+expect_err 'line 9: rejected: not valid JSON: unable to decode byte 0xff'
+expect_err 'line 10: rejected: line is [0-9]+ bytes long; the limit is 262144'
+expect_err 'line 12: rejected: line contains a NUL byte'
+expect_err 'line 13: rejected: not valid JSON.*duplicate'
+expect_err '4 observations ingested, 9 rejected'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'host'")" 2 "two valid hosts"
+expect_eq "$(sql "SELECT name FROM cmdb.ci WHERE name LIKE 'x''%'")" "x'); DROP TABLE cmdb.ci; --" "hostile hostname stored byte-exact"
+expect_eq "$(sql "SELECT attributes->>'banner' FROM cmdb.ci WHERE type = 'service' AND attributes->>'port' = '22'")" \
+  "$(printf 'SSH-2.0-x\r\n\t\033[0m " quotes \\ backslash')" "banner stored exact"
+
+# --- a clean scan, then the same again: nothing changes, no history
+python3 "$gen" 20 3 run-a --hour 1 >"$work/a.ndjson"
+expect 0 ingest "$work/a.ndjson" --json
+expect_out '"created": 120'   # 20 addresses, interfaces and hosts, 60 services
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'service' AND attributes->>'service' IS NOT NULL")" 61 "services with names"
+hist=$(sql "SELECT count(*) FROM cmdb.history")
+expect 0 ingest "$work/a.ndjson" --json
+expect_out '"created": 0'; expect_out '"updated": 0'; expect_out '"unchanged": 120'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.history")" "$hist" "unchanged re-scan writes no history"
+expect_eq "$(sql "SELECT count(*) FROM (SELECT kind, value FROM cmdb.ci_identity WHERE upper_inf(valid) GROUP BY 1, 2 HAVING count(*) > 1) d")" 0 "no identity held twice"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.rel WHERE type = 'provides' AND upper_inf(valid)")" 61 "host provides service"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.rel WHERE type = 'has_interface' AND upper_inf(valid)")" 21 "host has interface"
+
+# --- dry run: reports, writes nothing
+python3 "$gen" 2 1 run-dry --first 500 --hour 2 >"$work/dry.ndjson"
+before=$(state)
+expect 0 ingest "$work/dry.ndjson" --dry-run
+expect_out '^would create host 198.18.1.244'; expect_out '^would create service'
+expect_eq "$(state)" "$before" "dry run writes nothing"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.scan_run WHERE scan_id = 'run-dry'")" 0 "dry run records no scan"
+
+# --- priority: a manual value stands against the scanner, and why says so
+svc=$(sql "SELECT min(id) FROM cmdb.ci WHERE type = 'service' AND attributes->>'product' = 'prod0'")
+expect 0 ci set "$svc" -a product=hand-checked
+expect 0 ingest "$work/a.ndjson"
+expect_eq "$(sql "SELECT attributes->>'product' FROM cmdb.ci WHERE id = $svc")" hand-checked "manual outranks scanner"
+expect 0 ci why "$svc" product
+expect_out '^cli +100 +"hand-checked" .* yes +highest priority'
+expect_out '^discover +20 .* no +lower priority than cli'
+expect 0 source set discover --priority 150
+python3 "$gen" 20 3 run-b --hour 3 >"$work/b.ndjson"
+expect 0 ingest "$work/b.ndjson"
+expect_eq "$(sql "SELECT attributes->>'product' FROM cmdb.ci WHERE id = $svc")" prod0 "a source raised above manual wins"
+expect 0 source set discover --priority 20
+expect 0 source list --json; expect_out '"name": "discover"'
+
+# --- missing: a complete scan marks what it did not see; an incomplete one marks nothing
+python3 "$gen" 15 3 run-c-incomplete --incomplete --hour 4 >"$work/c1.ndjson"
+expect 0 ingest "$work/c1.ndjson" --json; expect_out '"missing": 0'
+python3 "$gen" 15 3 run-c --hour 5 >"$work/c2.ndjson"
+# in scope and not seen since the scan started: 5 generated hosts' addresses and their 15
+# services (the hostile file's CIs were seen later, at 07:00, so they are not missing)
+expect 0 ingest "$work/c2.ndjson" --json; expect_out '"missing": 20'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 20 "addresses and services missing"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.history WHERE field = 'attributes.missing'")" 20 "missing is recorded in history"
+python3 "$gen" 20 3 run-a2 --hour 6 >"$work/a2.ndjson"
+expect 0 ingest "$work/a2.ndjson"   # seen again: no longer missing
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing' AND name LIKE '198.18.0.%'")" 0 "seen again"
+expect 0 scans --json; expect_out '"scan_id": "run-c"'; expect_out '"complete": false'
+
+# --- junk identifiers identify nothing
+{
+  obs j1 '"kind":"host","ip":"198.18.10.1","mac":"00:00:00:00:00:00"'
+  obs j1 '"kind":"host","ip":"198.18.10.2","mac":"ff:ff:ff:ff:ff:ff"'
+  obs j1 '"kind":"host","ip":"198.18.10.3","mac":"01:00:5e:00:00:01"'
+} >"$work/junk.ndjson"
+expect 0 ingest "$work/junk.ndjson"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci_identity WHERE kind = 'mac' AND value IN ('00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01')")" 0 "junk MACs are no identity"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'host' AND name LIKE '198.18.10.%'")" 3 "three hosts"
+
+# --- four ingesters at once over overlapping networks: no duplicate, nothing lost
+for i in 0 1 2 3; do python3 "$gen" 60 2 conc-$i --first $((1000 + i * 30)) --hour 8 >"$work/conc$i.ndjson"; done
+for i in 0 1 2 3; do "$CMDB" ingest "$work/conc$i.ndjson" --batch 50 -q >"$work/conc$i.out" 2>&1 & done
+fails=0; for i in 0 1 2 3; do wait %$((i + 1)) || fails=$((fails + 1)); done
+expect_eq "$fails" 0 "concurrent ingests succeed: $(cat "$work"/conc*.out)"
+expect_eq "$(sql "SELECT count(*) FROM (SELECT kind, value FROM cmdb.ci_identity WHERE upper_inf(valid) GROUP BY 1, 2 HAVING count(*) > 1) d")" 0 "no identity held twice"
+expect_eq "$(sql "SELECT count(DISTINCT i.value) FROM cmdb.ci_identity i WHERE i.kind = 'ip' AND i.value LIKE '198.18.%' AND split_part(i.value, '.', 3)::int BETWEEN 3 AND 5")" 150 "every address of 1000..1149 recorded once"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci c WHERE c.type = 'ip_address' AND NOT EXISTS (SELECT FROM cmdb.ci_identity i WHERE i.ci_id = c.id)")" 0 "no CI without its identity"
+
+# --- kill -9 mid-ingest: whole batches only; the same ingest again completes it
+python3 "$gen" 3000 2 big-kill --first 4000 --hour 9 >"$work/big.ndjson"
+"$CMDB" ingest "$work/big.ndjson" --batch 500 -q >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+  [ "$(sql "SELECT coalesce(sum(observations), 0) FROM cmdb.scan_run WHERE scan_id = 'big-kill'")" -gt 0 ] && break
+  sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+n=$(sql "SELECT observations FROM cmdb.scan_run WHERE scan_id = 'big-kill'")
+expect_eq "$(( n % 500 == 0 || n == 0 ))" 1 "killed ingest kept whole batches only ($n observations)"
+expect_eq "$(sql "SELECT complete FROM cmdb.scan_run WHERE scan_id = 'big-kill'")" f "the killed run is incomplete"
+expect 0 audit chain
+expect 0 ingest "$work/big.ndjson" --batch 500
+expect_eq "$(sql "SELECT complete FROM cmdb.scan_run WHERE scan_id = 'big-kill'")" t "run again: complete"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci c JOIN cmdb.ci_identity i ON i.ci_id = c.id AND i.kind = 'mac' WHERE i.value LIKE '00:1b:21:00:%' AND ('x' || replace(substr(i.value, 13), ':', ''))::bit(16)::int BETWEEN 4000 AND 6999")" 3000 "every interface there once"
+expect 0 audit chain
+finish
