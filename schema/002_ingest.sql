@@ -207,6 +207,15 @@ CREATE FUNCTION cmdb.next_ci_id() RETURNS bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = cmdb, pg_temp
 RETURN nextval(pg_get_serial_sequence('cmdb.ci', 'id'));
 
+-- The attributes a new CI starts with: what this batch claims for it.
+-- (PL/pgSQL: w_claim is a temp table that exists only during ingest, and
+-- SQL function bodies are checked when created.)
+CREATE FUNCTION cmdb.claimed(p_ci bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp AS $$
+BEGIN
+  RETURN coalesce((SELECT jsonb_object_agg(attr, value) FROM w_claim WHERE ci_id = p_ci), '{}');
+END $$;
+
 CREATE FUNCTION cmdb.ingest_batch(p_source text)
 RETURNS TABLE (created bigint, updated bigint, unchanged bigint, rejected bigint)
 LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
@@ -281,9 +290,14 @@ BEGIN
      AND (h.mac IS NULL OR cmdb.local_mac(h.mac) OR h.mac IN (SELECT mac FROM w_iface WHERE ci_id IS NOT NULL));
   UPDATE w_host SET ci_id = cmdb.next_ci_id(), is_new = true WHERE ci_id IS NULL;
   UPDATE w_host SET name = coalesce(nullif(given_name, ''), host(ip)) WHERE is_new;
-  INSERT INTO cmdb.ci (id, type, name, description, first_seen, last_seen)
+  INSERT INTO w_claim (ci_id, attr, value, at, run)
+  SELECT h.ci_id, a.k, a.v, h.at, h.run FROM w_host h
+   CROSS JOIN LATERAL (VALUES ('hostname', to_jsonb(h.given_name)), ('os_family', h.os -> 'family'),
+                              ('os_guess', h.os -> 'guess'), ('os_confidence', h.os -> 'confidence')) a(k, v)
+   WHERE a.v IS NOT NULL AND jsonb_typeof(a.v) <> 'null';
+  INSERT INTO cmdb.ci (id, type, name, description, attributes, first_seen, last_seen)
   OVERRIDING SYSTEM VALUE
-  SELECT ci_id, 'host', name, 'host at ' || host(ip) || ' (discovered)', at, at
+  SELECT ci_id, 'host', name, 'host at ' || host(ip) || ' (discovered)', cmdb.claimed(ci_id), at, at
     FROM w_host WHERE is_new ORDER BY ci_id;
   INSERT INTO cmdb.ci_identity (ci_id, kind, value)
   SELECT DISTINCT ON (h.hostname) h.ci_id, 'fqdn', h.hostname FROM w_host h
@@ -294,10 +308,15 @@ BEGIN
   -- new interfaces, named after their host
   UPDATE w_iface f SET ci_id = cmdb.next_ci_id(), is_new = true WHERE ci_id IS NULL;
   UPDATE w_iface f SET host_id = h.ci_id FROM w_host h WHERE f.host_id IS NULL AND h.mac = f.mac;
-  INSERT INTO cmdb.ci (id, type, name, description, first_seen, last_seen)
+  INSERT INTO w_claim (ci_id, attr, value, at, run)
+  SELECT f.ci_id, a.k, a.v, f.at, f.run FROM w_iface f
+   CROSS JOIN LATERAL (VALUES ('mac', to_jsonb(f.mac)), ('vendor', to_jsonb(f.vendor)),
+                              ('mac_local', to_jsonb(cmdb.local_mac(f.mac)))) a(k, v)
+   WHERE a.v IS NOT NULL AND jsonb_typeof(a.v) <> 'null';
+  INSERT INTO cmdb.ci (id, type, name, description, attributes, first_seen, last_seen)
   OVERRIDING SYSTEM VALUE
   SELECT f.ci_id, 'network_interface', coalesce(c.name, host(f.ip)) || '/' || f.mac,
-         'network interface ' || f.mac || ' (discovered)', f.at, f.at
+         'network interface ' || f.mac || ' (discovered)', cmdb.claimed(f.ci_id), f.at, f.at
     FROM w_iface f LEFT JOIN cmdb.ci c ON c.id = f.host_id
    WHERE f.is_new ORDER BY f.ci_id;
   INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT ci_id, 'mac', mac FROM w_iface WHERE is_new ORDER BY ci_id;
@@ -337,30 +356,7 @@ BEGIN
   UPDATE w_svc s SET ci_id = i.ci_id FROM cmdb.ci_identity i
    WHERE i.kind = 'endpoint' AND i.value = s.ident AND upper_inf(i.valid);
   UPDATE w_svc SET ci_id = cmdb.next_ci_id(), is_new = true WHERE ci_id IS NULL;
-  INSERT INTO cmdb.ci (id, type, name, description, first_seen, last_seen)
-  OVERRIDING SYSTEM VALUE
-  SELECT s.ci_id, 'service', c.name || ':' || s.port || '/' || s.proto,
-         coalesce(s.body ->> 'service', 'unidentified') || ' on ' || host(s.ip) || ' port ' || s.port || '/'
-           || s.proto || ' (discovered)', s.at, s.at
-    FROM w_svc s JOIN cmdb.ci c ON c.id = s.host_id WHERE s.is_new ORDER BY s.ci_id;
-  INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT ci_id, 'endpoint', ident FROM w_svc WHERE is_new ORDER BY ci_id;
-  INSERT INTO cmdb.rel (type, source_id, target_id)
-  SELECT 'provides', s.host_id, s.ci_id FROM w_svc s
-   WHERE NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
-                        AND r.target_id = s.ci_id AND upper_inf(r.valid));
-
-  -- what each source says about the attributes of what it saw
   INSERT INTO w_claim (ci_id, attr, value, at, run)
-  SELECT f.ci_id, a.k, a.v, f.at, f.run FROM w_iface f
-   CROSS JOIN LATERAL (VALUES ('mac', to_jsonb(f.mac)), ('vendor', to_jsonb(f.vendor)),
-                              ('mac_local', to_jsonb(cmdb.local_mac(f.mac)))) a(k, v)
-   WHERE a.v IS NOT NULL
-  UNION ALL
-  SELECT h.ci_id, a.k, a.v, h.at, h.run FROM w_host h
-   CROSS JOIN LATERAL (VALUES ('hostname', to_jsonb(h.given_name)), ('os_family', h.os -> 'family'),
-                              ('os_guess', h.os -> 'guess'), ('os_confidence', h.os -> 'confidence')) a(k, v)
-   WHERE a.v IS NOT NULL AND jsonb_typeof(a.v) <> 'null'
-  UNION ALL
   SELECT s.ci_id, a.k, a.v, s.at, s.run FROM w_svc s
    CROSS JOIN LATERAL (VALUES ('protocol', to_jsonb(s.proto)), ('port', to_jsonb(s.port)), ('state', '"open"'::jsonb),
                               ('service', s.body -> 'service'), ('product', s.body -> 'product'),
@@ -368,21 +364,36 @@ BEGIN
                               ('banner', s.body -> 'banner'), ('tls', s.body -> 'tls'),
                               ('service_confidence', s.body -> 'confidence')) a(k, v)
    WHERE a.v IS NOT NULL AND jsonb_typeof(a.v) <> 'null';
+  INSERT INTO cmdb.ci (id, type, name, description, attributes, first_seen, last_seen)
+  OVERRIDING SYSTEM VALUE
+  SELECT s.ci_id, 'service', c.name || ':' || s.port || '/' || s.proto,
+         coalesce(s.body ->> 'service', 'unidentified') || ' on ' || host(s.ip) || ' port ' || s.port || '/'
+           || s.proto || ' (discovered)', cmdb.claimed(s.ci_id), s.at, s.at
+    FROM w_svc s JOIN cmdb.ci c ON c.id = s.host_id WHERE s.is_new ORDER BY s.ci_id;
+  INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT ci_id, 'endpoint', ident FROM w_svc WHERE is_new ORDER BY ci_id;
+  INSERT INTO cmdb.rel (type, source_id, target_id)
+  SELECT 'provides', s.host_id, s.ci_id FROM w_svc s
+   WHERE NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
+                        AND r.target_id = s.ci_id AND upper_inf(r.valid));
+
+  -- what this source says about the attributes of what it saw
   INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
   SELECT ci_id, attr, p_source, value, at, run FROM w_claim
   ON CONFLICT (ci_id, attr, source) DO UPDATE
     SET value = excluded.value, observed_at = greatest(cmdb.attr_claim.observed_at, excluded.observed_at),
         run = excluded.run;
 
-  -- sightings
+  -- sightings of CIs that existed before this batch (new ones were inserted
+  -- with their attributes and times)
   INSERT INTO w_seen
-  SELECT ci_id, max(at) FROM (SELECT ci_id, at FROM w_ip UNION ALL SELECT ci_id, at FROM w_iface
-                              UNION ALL SELECT ci_id, at FROM w_host UNION ALL SELECT ci_id, at FROM w_svc) x
+  SELECT ci_id, max(at) FROM (SELECT ci_id, at FROM w_ip WHERE NOT is_new UNION ALL SELECT ci_id, at FROM w_iface WHERE NOT is_new
+                              UNION ALL SELECT ci_id, at FROM w_host WHERE NOT is_new
+                              UNION ALL SELECT ci_id, at FROM w_svc WHERE NOT is_new) x
    GROUP BY ci_id;
 
   -- apply: each touched attribute takes the value of its best claim; a CI is
   -- updated only when an attribute changes or it was seen later than before
-  WITH touched AS (SELECT DISTINCT ci_id, attr FROM w_claim),
+  WITH touched AS (SELECT DISTINCT c.ci_id, c.attr FROM w_claim c JOIN w_seen s ON s.ci_id = c.ci_id),
   best AS (
     SELECT DISTINCT ON (c.ci_id, c.attr) c.ci_id, c.attr, c.value
       FROM cmdb.attr_claim c JOIN touched t ON t.ci_id = c.ci_id AND t.attr = c.attr
@@ -402,17 +413,14 @@ BEGIN
      WHERE c.id = t.id AND (c.attributes IS DISTINCT FROM t.attrs OR c.last_seen IS DISTINCT FROM t.last_seen
                             OR c.first_seen IS DISTINCT FROM t.first_seen)
     RETURNING c.id, c.attributes IS DISTINCT FROM t.attrs AS attr_changed)
-  SELECT count(*) FILTER (WHERE attr_changed AND id NOT IN (
-           SELECT ci_id FROM w_ip WHERE is_new UNION ALL SELECT ci_id FROM w_iface WHERE is_new
-           UNION ALL SELECT ci_id FROM w_host WHERE is_new UNION ALL SELECT ci_id FROM w_svc WHERE is_new))
-    INTO n_updated FROM changed;
+  SELECT count(*) FILTER (WHERE attr_changed) INTO n_updated FROM changed;
 
   INSERT INTO w_report (action, ci_id, ci_type, name)
   SELECT 'create', c.id, c.type, c.name FROM cmdb.ci c
    WHERE c.id IN (SELECT ci_id FROM w_ip WHERE is_new UNION ALL SELECT ci_id FROM w_iface WHERE is_new
                   UNION ALL SELECT ci_id FROM w_host WHERE is_new UNION ALL SELECT ci_id FROM w_svc WHERE is_new);
   SELECT count(*) INTO n_created FROM w_report WHERE action = 'create';
-  SELECT count(*) INTO n_seen FROM w_seen;
+  SELECT count(*) + n_created INTO n_seen FROM w_seen;
 
   UPDATE cmdb.scan_run r SET observations = r.observations + x.n FROM (
     SELECT run, count(*) AS n FROM ingest_stage GROUP BY run) x WHERE r.id = x.run;
