@@ -25,8 +25,8 @@
 
 #include "import_internal.h"
 
-#define FIELD_MAX (64 * 1024) /* one field */
-#define ROW_MAX (1024 * 1024) /* all fields of one row */
+#define FIELD_MAX   (64 * 1024)	  /* one field */
+#define ROW_MAX	    (1024 * 1024) /* all fields of one row */
 #define COLUMNS_MAX 1024
 
 struct identity_col {
@@ -43,7 +43,7 @@ struct csvimp {
 	/* the row being read */
 	char *field[COLUMNS_MAX + 1]; /* owned; field[i] has field_len[i] bytes plus a NUL */
 	size_t field_len[COLUMNS_MAX + 1];
-	size_t n_fields;   /* may exceed COLUMNS_MAX + 1: those are counted, not kept */
+	size_t n_fields; /* may exceed COLUMNS_MAX + 1: those are counted, not kept */
 	size_t row_bytes;
 	bool row_too_big;
 	bool row_started;
@@ -126,7 +126,8 @@ static void on_field(void *s, size_t len, void *data)
 	if (!c->field[i]) {
 		c->n_fields = i;
 		if (c->rc == CMDB_OK)
-			c->rc = cmdb_error_set(c->run.err, CMDB_ENOMEM, "%s: out of memory", c->run.name);
+			c->rc = cmdb_error_set(c->run.err, CMDB_ENOMEM, "%s: out of memory",
+					       c->run.name);
 		return;
 	}
 	if (len)
@@ -230,9 +231,10 @@ static cmdb_rc on_header(struct csvimp *c)
 			continue;
 		for (size_t k = 0; k < i; k++)
 			if (c->col[k] && strcmp(c->col[k], c->field[i]) == 0)
-				return cmdb_error_set(c->run.err, CMDB_EINVAL,
-						      "%s:%lu: column \"%.100s\" appears twice in the header",
-						      c->run.name, c->row_line, c->field[i]);
+				return cmdb_error_set(
+					c->run.err, CMDB_EINVAL,
+					"%s:%lu: column \"%.100s\" appears twice in the header",
+					c->run.name, c->row_line, c->field[i]);
 		c->col[i] = c->field[i];
 		c->field[i] = NULL; /* moved */
 		c->is_attribute[i] = true;
@@ -294,16 +296,18 @@ static cmdb_rc on_data_row(struct csvimp *c)
 		return CMDB_OK;
 	}
 	if (c->n_fields != c->n_cols) {
-		cmdb_import_skip(run, c->row_line, "%zu fields where the header has %zu; row skipped",
-				 c->n_fields, c->n_cols);
+		cmdb_import_skip(run, c->row_line,
+				 "%zu fields where the header has %zu; row skipped", c->n_fields,
+				 c->n_cols);
 		return CMDB_OK;
 	}
 	for (size_t i = 0; i < c->n_fields; i++) {
 		if (!field_text_ok(c, i)) {
-			cmdb_import_skip(run, c->row_line,
-					 "column %zu (\"%.60s\") is not valid UTF-8 or holds a NUL; row "
-					 "skipped",
-					 i + 1, c->col[i] ? c->col[i] : "");
+			cmdb_import_skip(
+				run, c->row_line,
+				"column %zu (\"%.60s\") is not valid UTF-8 or holds a NUL; row "
+				"skipped",
+				i + 1, c->col[i] ? c->col[i] : "");
 			return CMDB_OK;
 		}
 	}
@@ -367,18 +371,22 @@ static cmdb_rc parse_failed(struct csvimp *c, bool at_end, bool *skip_to_eol)
 	if (e == CSV_ENOMEM && csv_get_buffer_size(&c->parser) + 2 * 128 < FIELD_MAX)
 		return cmdb_error_set(c->run.err, CMDB_ENOMEM, "%s: out of memory", c->run.name);
 	if (!c->have_header)
-		return cmdb_error_set(c->run.err, CMDB_EINVAL, "%s:%lu: the header row is malformed: %s",
-				      c->run.name, line,
-				      e == CSV_EPARSE ? "misplaced quote (RFC 4180)" : "field too long");
+		return cmdb_error_set(c->run.err, CMDB_EINVAL,
+				      "%s:%lu: the header row is malformed: %s", c->run.name, line,
+				      e == CSV_EPARSE ? "misplaced quote (RFC 4180)"
+						      : "field too long");
 	c->run.stats->records++;
 	if (e != CSV_EPARSE)
-		cmdb_import_skip(&c->run, line, "a field longer than %d bytes; row skipped", FIELD_MAX);
+		cmdb_import_skip(&c->run, line, "a field longer than %d bytes; row skipped",
+				 FIELD_MAX);
 	else if (at_end)
-		cmdb_import_skip(&c->run, line, "quoted field not closed at the end of the file; row "
-						"skipped");
+		cmdb_import_skip(&c->run, line,
+				 "quoted field not closed at the end of the file; row "
+				 "skipped");
 	else
-		cmdb_import_skip(&c->run, line, "misplaced quote (RFC 4180: quotes only around a whole "
-						"field, doubled inside it); row skipped");
+		cmdb_import_skip(&c->run, line,
+				 "misplaced quote (RFC 4180: quotes only around a whole "
+				 "field, doubled inside it); row skipped");
 	row_clear(c);
 	parser_stop(c);
 	if (!parser_start(c))
@@ -415,7 +423,8 @@ static cmdb_rc read_all(struct csvimp *c, FILE *f)
 				c->row_line = c->line;
 			}
 			if (csv_parse(&c->parser, &b, 1, on_field, on_row, c) != 1 &&
-			    c->rc == CMDB_OK && (rc = parse_failed(c, false, &skip_to_eol)) != CMDB_OK)
+			    c->rc == CMDB_OK &&
+			    (rc = parse_failed(c, false, &skip_to_eol)) != CMDB_OK)
 				return rc;
 			if (c->rc != CMDB_OK)
 				return c->rc;
@@ -460,7 +469,8 @@ cmdb_rc cmdb_import_csv_stream(FILE *f, const char *name, const struct cmdb_csv_
 	c->map = map;
 	c->line = 1;
 	if (!map || !map->type || !*map->type) {
-		rc = cmdb_error_set(c->run.err, CMDB_EINVAL, "%s: no CI type given for the rows", name);
+		rc = cmdb_error_set(c->run.err, CMDB_EINVAL, "%s: no CI type given for the rows",
+				    name);
 		goto out;
 	}
 	/* An inventory is as of its last change; a pipe is as of now. */

@@ -19,14 +19,15 @@
 
 /* Strings an importer keeps from hostile input are cut to this many bytes
  * (at a UTF-8 boundary); banners follow the observation format's default. */
-#define CMDB_IMPORT_FIELD_MAX 1024
+#define CMDB_IMPORT_FIELD_MAX  1024
 #define CMDB_IMPORT_BANNER_MAX 2048
 
 struct cmdb_import_run {
 	const char *name; /* the input's name in messages (borrowed) */
 	cmdb_obs_sink sink;
 	void *ctx;
-	struct cmdb_import_stats *stats; /* never NULL: points at a local when the caller gave none */
+	struct cmdb_import_stats
+		*stats;		/* never NULL: points at a local when the caller gave none */
 	struct cmdb_error *err; /* never NULL: points at own_err when the caller gave none */
 	struct cmdb_error own_err;
 	char scan_id[37];
@@ -50,14 +51,12 @@ json_t *cmdb_import_obs_new(struct cmdb_import_run *run, const char *kind, const
 /* Sets obj[key] to the first len bytes of s as a string. Returns false and
  * sets nothing if s is not valid UTF-8 or holds a NUL; a failed allocation
  * sets run->oom. */
-bool cmdb_import_set_strn(struct cmdb_import_run *run, json_t *obj, const char *key,
-			  const char *s, size_t len);
-bool cmdb_import_set_str(struct cmdb_import_run *run, json_t *obj, const char *key,
-			 const char *s);
+bool cmdb_import_set_strn(struct cmdb_import_run *run, json_t *obj, const char *key, const char *s,
+			  size_t len);
+bool cmdb_import_set_str(struct cmdb_import_run *run, json_t *obj, const char *key, const char *s);
 /* Like cmdb_import_set_str, but a string longer than CMDB_IMPORT_FIELD_MAX is
  * cut there (at a character boundary) instead of refused. */
-bool cmdb_import_set_text(struct cmdb_import_run *run, json_t *obj, const char *key,
-			  const char *s);
+bool cmdb_import_set_text(struct cmdb_import_run *run, json_t *obj, const char *key, const char *s);
 /* Sets obj[key] to value, which it steals (NULL sets run->oom). */
 void cmdb_import_set(struct cmdb_import_run *run, json_t *obj, const char *key, json_t *value);
 
@@ -99,8 +98,8 @@ json_t *cmdb_import_banner(const uint8_t *buf, size_t len, bool *truncated);
 
 /* Entry points on an open stream or a buffer; name is used in messages. */
 cmdb_rc cmdb_import_nmap_xml_buffer(const uint8_t *buf, size_t len, const char *name,
-				    cmdb_obs_sink sink, void *ctx,
-				    struct cmdb_import_stats *stats, struct cmdb_error *err);
+				    cmdb_obs_sink sink, void *ctx, struct cmdb_import_stats *stats,
+				    struct cmdb_error *err);
 cmdb_rc cmdb_import_masscan_stream(FILE *f, const char *name, cmdb_obs_sink sink, void *ctx,
 				   struct cmdb_import_stats *stats, struct cmdb_error *err);
 cmdb_rc cmdb_import_csv_stream(FILE *f, const char *name, const struct cmdb_csv_map *map,

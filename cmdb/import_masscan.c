@@ -41,11 +41,11 @@ struct masscan {
 	size_t rec_len;
 	bool rec_overflow;
 	unsigned long rec_line;
-	bool array_mode;  /* the input began with [ */
-	bool closed;      /* ... and its ] was seen */
-	bool junk_after;  /* data after the ] */
-	bool truncated;   /* a record was cut off by the end of the file */
-	bool saw_content; /* anything but white space */
+	bool array_mode;	  /* the input began with [ */
+	bool closed;		  /* ... and its ] was seen */
+	bool junk_after;	  /* data after the ] */
+	bool truncated;		  /* a record was cut off by the end of the file */
+	bool saw_content;	  /* anything but white space */
 	int last_char, prev_char; /* the last two read; EOF counts */
 	struct ip_set hosts;
 	bool scan_sent;
@@ -132,7 +132,7 @@ struct event {
 	int64_t port;
 	const char *status; /* status records */
 	const char *reason;
-	int64_t ttl;        /* -1: unknown */
+	int64_t ttl;	     /* -1: unknown */
 	const char *service; /* banner records */
 	const char *banner;
 	size_t banner_len;
@@ -332,10 +332,11 @@ static cmdb_rc handle_record(struct masscan *m, json_t *rec)
 	}
 	if (inet_pton(AF_INET, ip, &a4) != 1) {
 		if (inet_pton(AF_INET6, ip, &a6) == 1)
-			cmdb_import_skip(&m->run, m->rec_line,
-					 "IPv6 address %.64s skipped (observation format version 1 is "
-					 "IPv4 only)",
-					 ip);
+			cmdb_import_skip(
+				&m->run, m->rec_line,
+				"IPv6 address %.64s skipped (observation format version 1 is "
+				"IPv4 only)",
+				ip);
 		else
 			cmdb_import_skip(&m->run, m->rec_line, "invalid IPv4 address skipped");
 		return CMDB_OK;
@@ -365,7 +366,8 @@ static cmdb_rc handle_record(struct masscan *m, json_t *rec)
 				return rc;
 		}
 		if (used == 0)
-			cmdb_import_skip(&m->run, m->rec_line, "record without a usable port skipped");
+			cmdb_import_skip(&m->run, m->rec_line,
+					 "record without a usable port skipped");
 		return CMDB_OK;
 	}
 	if (!event_from(rec, json_object_get(rec, "data"), get_str(rec, "rec_type"), &ev)) {
@@ -455,7 +457,8 @@ static cmdb_rc read_all(struct masscan *m)
 			continue;
 		}
 		if (c != '{') {
-			cmdb_import_skip(&m->run, m->line, "unexpected character '%c' (0x%02x), line skipped",
+			cmdb_import_skip(&m->run, m->line,
+					 "unexpected character '%c' (0x%02x), line skipped",
 					 c >= 0x20 && c < 0x7f ? c : '?', (unsigned)c);
 			skip_line(m);
 			continue;
@@ -463,21 +466,25 @@ static cmdb_rc read_all(struct masscan *m)
 		if (!read_object(m)) {
 			m->truncated = true;
 			m->run.stats->records++;
-			cmdb_import_skip(&m->run, m->rec_line, "record cut off by the end of the file");
+			cmdb_import_skip(&m->run, m->rec_line,
+					 "record cut off by the end of the file");
 			break;
 		}
 		if (is_finished_marker(m->rec, m->rec_len))
 			continue;
 		m->run.stats->records++;
 		if (m->rec_overflow) {
-			cmdb_import_skip(&m->run, m->rec_line, "record longer than %d bytes skipped",
-					 RECORD_MAX);
+			cmdb_import_skip(&m->run, m->rec_line,
+					 "record longer than %d bytes skipped", RECORD_MAX);
 			continue;
 		}
-		rec = json_loadb(m->rec, m->rec_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+		rec = json_loadb(m->rec, m->rec_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+				 &jerr);
 		if (!rec || !json_is_object(rec)) {
-			cmdb_import_skip(&m->run, m->rec_line + (jerr.line > 1 ? (unsigned long)jerr.line - 1 : 0),
-					 "not a JSON object: %s", rec ? "not an object" : jerr.text);
+			cmdb_import_skip(
+				&m->run,
+				m->rec_line + (jerr.line > 1 ? (unsigned long)jerr.line - 1 : 0),
+				"not a JSON object: %s", rec ? "not an object" : jerr.text);
 			json_decref(rec);
 			if (m->last_char != '}')
 				skip_line(m);

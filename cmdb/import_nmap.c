@@ -33,10 +33,10 @@
  * and a service observation; a file claiming more for one host repeats
  * itself and the surplus is dropped (and counted). */
 #define MAX_PENDING_PER_HOST (3 * 65536 * 2)
-#define TEXT_MAX 16384 /* the text of one <elem> kept from a script */
-#define DN_PARTS_MAX 16
-#define SANS_MAX 64
-#define TABLE_DEPTH_MAX 8
+#define TEXT_MAX	     16384 /* the text of one <elem> kept from a script */
+#define DN_PARTS_MAX	     16
+#define SANS_MAX	     64
+#define TABLE_DEPTH_MAX	     8
 
 /* XML_PARSE_NONET: no network; not NOENT, DTDLOAD, DTDATTR or HUGE: no
  * entity substitution, no external DTD, libxml2's size limits kept. */
@@ -57,7 +57,7 @@ struct cert {
 	struct dn subject, issuer;
 	char not_before[32], not_after[32];
 	char *ext_name, *ext_value; /* of the extension table being read (owned) */
-	json_t *sans;               /* array (owned), NULL until one is seen */
+	json_t *sans;		    /* array (owned), NULL until one is seen */
 };
 
 struct port {
@@ -67,7 +67,7 @@ struct port {
 	char proto[8];
 	int64_t portid;
 	bool open;
-	char *reason;     /* owned */
+	char *reason;	  /* owned */
 	json_t *service;  /* partial service observation (owned), NULL without <service> */
 	bool in_ssl_cert; /* inside <script id="ssl-cert"> */
 	int script_depth;
@@ -81,16 +81,16 @@ struct host {
 	unsigned long line;
 	char at[32];
 	bool up;
-	char *reason;   /* owned */
+	char *reason; /* owned */
 	char ip[INET_ADDRSTRLEN];
-	char *ipv6;     /* the first IPv6 address, for the skip message (owned) */
+	char *ipv6; /* the first IPv6 address, for the skip message (owned) */
 	bool bad_ip;
 	char mac[18];
-	char *vendor;   /* owned */
+	char *vendor;	/* owned */
 	char *hostname; /* owned: the first user-given name, else the first PTR */
 	bool hostname_is_user;
-	int os_best;    /* accuracy of the best <osmatch> so far, -1 before any */
-	char *os_guess; /* owned */
+	int os_best;	 /* accuracy of the best <osmatch> so far, -1 before any */
+	char *os_guess;	 /* owned */
 	char *os_family; /* owned: osfamily of the best match's first <osclass> */
 	bool in_best_osmatch;
 	json_t *pending; /* array of partial port/service observations (owned) */
@@ -100,10 +100,10 @@ struct host {
 struct nmap {
 	struct cmdb_import_run run;
 	xmlTextReaderPtr reader;
-	char xml_error[512];   /* libxml2's first error, with its line */
+	char xml_error[512]; /* libxml2's first error, with its line */
 	unsigned long xml_error_line;
-	bool refused;          /* a DTD declared entities */
-	bool unended;          /* the input does not end in </nmaprun> */
+	bool refused; /* a DTD declared entities */
+	bool unended; /* the input does not end in </nmaprun> */
 
 	/* <nmaprun> */
 	bool seen_root;
@@ -124,7 +124,7 @@ struct nmap {
 	int table_depth;
 	int elem_depth; /* reader depth of the open <elem>, -1 when none */
 	char *elem_key; /* owned */
-	char *text;     /* owned, TEXT_MAX + 1 bytes */
+	char *text;	/* owned, TEXT_MAX + 1 bytes */
 	size_t text_len;
 	bool text_overflow;
 
@@ -262,16 +262,66 @@ static void tables_reset(struct nmap *nm)
 /* nmap options that take the next word as their argument; everything else
  * not starting with '-' on the command line is a target. */
 static const char *const option_with_arg[] = {
-	"-p", "-e", "-S", "-D", "-g", "-b", "-iL", "-iR", "-oN", "-oX", "-oG", "-oA", "-oS", "-oM",
-	"-sI", "-PS", "--exclude", "--excludefile", "--exclude-ports", "--dns-servers", "--script",
-	"--script-args", "--script-args-file", "--script-help", "--script-timeout", "--top-ports",
-	"--port-ratio", "--version-intensity", "--min-hostgroup", "--max-hostgroup",
-	"--min-parallelism", "--max-parallelism", "--min-rtt-timeout", "--max-rtt-timeout",
-	"--initial-rtt-timeout", "--max-retries", "--host-timeout", "--scan-delay",
-	"--max-scan-delay", "--min-rate", "--max-rate", "--mtu", "--data", "--data-string",
-	"--data-length", "--ip-options", "--ttl", "--spoof-mac", "--proxies", "--proxy",
-	"--source-port", "--datadir", "--servicedb", "--versiondb", "--stylesheet", "--resume",
-	"--max-os-tries", "--stats-every", "--ports", "--port",
+	"-p",
+	"-e",
+	"-S",
+	"-D",
+	"-g",
+	"-b",
+	"-iL",
+	"-iR",
+	"-oN",
+	"-oX",
+	"-oG",
+	"-oA",
+	"-oS",
+	"-oM",
+	"-sI",
+	"-PS",
+	"--exclude",
+	"--excludefile",
+	"--exclude-ports",
+	"--dns-servers",
+	"--script",
+	"--script-args",
+	"--script-args-file",
+	"--script-help",
+	"--script-timeout",
+	"--top-ports",
+	"--port-ratio",
+	"--version-intensity",
+	"--min-hostgroup",
+	"--max-hostgroup",
+	"--min-parallelism",
+	"--max-parallelism",
+	"--min-rtt-timeout",
+	"--max-rtt-timeout",
+	"--initial-rtt-timeout",
+	"--max-retries",
+	"--host-timeout",
+	"--scan-delay",
+	"--max-scan-delay",
+	"--min-rate",
+	"--max-rate",
+	"--mtu",
+	"--data",
+	"--data-string",
+	"--data-length",
+	"--ip-options",
+	"--ttl",
+	"--spoof-mac",
+	"--proxies",
+	"--proxy",
+	"--source-port",
+	"--datadir",
+	"--servicedb",
+	"--versiondb",
+	"--stylesheet",
+	"--resume",
+	"--max-os-tries",
+	"--stats-every",
+	"--ports",
+	"--port",
 };
 
 static bool takes_arg(const char *word)
@@ -392,7 +442,8 @@ static void append(char *buf, size_t size, bool *overflow, const char *s)
  * there is only one list. */
 static void on_scaninfo(struct nmap *nm)
 {
-	char *type = attr(nm, "type"), *proto = attr(nm, "protocol"), *services = attr(nm, "services");
+	char *type = attr(nm, "type"), *proto = attr(nm, "protocol"),
+	     *services = attr(nm, "services");
 	bool bad_types = false;
 
 	if (services && cmdb_import_utf8_valid(services, strlen(services))) {
@@ -642,10 +693,10 @@ static json_t *dn_string(const struct dn *dn)
 {
 	static const struct {
 		const char *nmap, *short_name;
-	} known[] = {{"commonName", "CN"},	   {"organizationalUnitName", "OU"},
-		     {"organizationName", "O"},	   {"localityName", "L"},
+	} known[] = {{"commonName", "CN"},	    {"organizationalUnitName", "OU"},
+		     {"organizationName", "O"},	    {"localityName", "L"},
 		     {"stateOrProvinceName", "ST"}, {"countryName", "C"},
-		     {"domainComponent", "DC"},	   {"userId", "UID"}};
+		     {"domainComponent", "DC"},	    {"userId", "UID"}};
 	const size_t n_known = sizeof(known) / sizeof(known[0]);
 	char out[2048];
 	size_t o = 0;
@@ -670,7 +721,8 @@ static json_t *dn_string(const struct dn *dn)
 			/* type=value, with RFC 4514 section 2.4 escapes. */
 			if (o + strlen(type) + 3 >= sizeof(out))
 				return NULL;
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s=", o ? "," : "", type);
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s=", o ? "," : "",
+					      type);
 			for (size_t k = 0; k < vlen; k++) {
 				char ch = v[k];
 				bool esc = strchr(",+\"\\<>;", ch) != NULL ||
@@ -782,8 +834,9 @@ static void on_cert_table_end(struct nmap *nm)
 {
 	struct cert *c = &nm->port.cert;
 
-	if (nm->table_depth == 2 && nm->table_key[0] && strcmp(nm->table_key[0], "extensions") == 0 &&
-	    c->ext_name && c->ext_value && strcmp(c->ext_name, "X509v3 Subject Alternative Name") == 0) {
+	if (nm->table_depth == 2 && nm->table_key[0] &&
+	    strcmp(nm->table_key[0], "extensions") == 0 && c->ext_name && c->ext_value &&
+	    strcmp(c->ext_name, "X509v3 Subject Alternative Name") == 0) {
 		sans_add(nm, c->ext_value);
 		nm->port.has_cert = true;
 	}
@@ -841,7 +894,8 @@ static void on_port_end(struct nmap *nm)
 	if (!nm->host.active)
 		goto out;
 	if (!p->proto[0] || p->portid < 0) {
-		cmdb_import_skip(run, p->line, "port without a valid protocol (tcp, udp) or portid skipped");
+		cmdb_import_skip(run, p->line,
+				 "port without a valid protocol (tcp, udp) or portid skipped");
 		goto out;
 	}
 	if (!p->open)
@@ -887,9 +941,10 @@ static cmdb_rc on_host_end(struct nmap *nm)
 		goto out; /* nmap lists down hosts only when asked to be verbose */
 	if (h->ip[0] == '\0') {
 		if (h->ipv6)
-			cmdb_import_skip(run, h->line,
-					 "IPv6 host %s skipped (observation format version 1 is IPv4 only)",
-					 h->ipv6);
+			cmdb_import_skip(
+				run, h->line,
+				"IPv6 host %s skipped (observation format version 1 is IPv4 only)",
+				h->ipv6);
 		else if (h->bad_ip)
 			cmdb_import_skip(run, h->line, "host with an invalid IPv4 address skipped");
 		else
@@ -930,8 +985,8 @@ static cmdb_rc on_host_end(struct nmap *nm)
 		goto out;
 	json_array_foreach(h->pending, i, partial)
 	{
-		json_t *o = cmdb_import_obs_new(run, json_string_value(json_object_get(partial, "kind")),
-						h->at);
+		json_t *o = cmdb_import_obs_new(
+			run, json_string_value(json_object_get(partial, "kind")), h->at);
 
 		cmdb_import_set_str(run, o, "ip", h->ip);
 		if (o && json_object_update(o, partial) != 0)
@@ -940,7 +995,8 @@ static cmdb_rc on_host_end(struct nmap *nm)
 			goto out;
 	}
 	if (h->dropped)
-		cmdb_import_skip(run, h->line, "host lists more ports than exist; %llu repeated dropped",
+		cmdb_import_skip(run, h->line,
+				 "host lists more ports than exist; %llu repeated dropped",
 				 (unsigned long long)h->dropped);
 out:
 	host_release(h);
@@ -963,7 +1019,8 @@ static void on_finished(struct nmap *nm)
 
 		errno = 0;
 		v = strtod(elapsed, &end);
-		if (errno == 0 && *end == '\0' && end != elapsed && isfinite(v) && v >= 0 && v < 1e9) {
+		if (errno == 0 && *end == '\0' && end != elapsed && isfinite(v) && v >= 0 &&
+		    v < 1e9) {
 			nm->elapsed = (double)(int64_t)(v * 1000 + 0.5) / 1000;
 			nm->has_elapsed = true;
 		}
@@ -1066,10 +1123,11 @@ static cmdb_rc on_start(struct nmap *nm, const char *name, int depth, bool empty
 
 	if (!nm->seen_root) {
 		if (strcmp(name, "nmaprun") != 0)
-			return cmdb_error_set(nm->run.err, CMDB_EINVAL,
-					      "%s:%lu: not an nmap XML file (the root element is <%.64s>, "
-					      "not <nmaprun>)",
-					      nm->run.name, line_now(nm), name);
+			return cmdb_error_set(
+				nm->run.err, CMDB_EINVAL,
+				"%s:%lu: not an nmap XML file (the root element is <%.64s>, "
+				"not <nmaprun>)",
+				nm->run.name, line_now(nm), name);
 		on_nmaprun(nm);
 		return CMDB_OK;
 	}
@@ -1161,19 +1219,22 @@ static cmdb_rc read_all(struct nmap *nm)
 
 		if (type == XML_READER_TYPE_DOCUMENT_TYPE && dtd_declares_entities(nm)) {
 			nm->refused = true;
-			return cmdb_error_set(nm->run.err, CMDB_EINVAL,
-					      "%s: refused: the document type declares entities "
-					      "(nmap never writes any; entity expansion is an attack)",
-					      nm->run.name);
+			return cmdb_error_set(
+				nm->run.err, CMDB_EINVAL,
+				"%s: refused: the document type declares entities "
+				"(nmap never writes any; entity expansion is an attack)",
+				nm->run.name);
 		}
 		if (type == XML_READER_TYPE_ENTITY_REFERENCE) {
 			nm->refused = true;
-			return cmdb_error_set(nm->run.err, CMDB_EINVAL,
-					      "%s:%lu: refused: entity reference &%.64s; in the document",
-					      nm->run.name, line_now(nm), name ? name : "");
+			return cmdb_error_set(
+				nm->run.err, CMDB_EINVAL,
+				"%s:%lu: refused: entity reference &%.64s; in the document",
+				nm->run.name, line_now(nm), name ? name : "");
 		}
 		if (type == XML_READER_TYPE_ELEMENT && name)
-			rc = on_start(nm, name, depth, xmlTextReaderIsEmptyElement(nm->reader) == 1);
+			rc = on_start(nm, name, depth,
+				      xmlTextReaderIsEmptyElement(nm->reader) == 1);
 		else if (type == XML_READER_TYPE_END_ELEMENT && name)
 			rc = on_end(nm, name, depth);
 		else if ((type == XML_READER_TYPE_TEXT || type == XML_READER_TYPE_CDATA ||
@@ -1181,25 +1242,27 @@ static cmdb_rc read_all(struct nmap *nm)
 			 nm->elem_depth >= 0)
 			on_text(nm);
 		if (rc == CMDB_OK && nm->run.oom)
-			rc = cmdb_error_set(nm->run.err, CMDB_ENOMEM, "%s: out of memory", nm->run.name);
+			rc = cmdb_error_set(nm->run.err, CMDB_ENOMEM, "%s: out of memory",
+					    nm->run.name);
 		if (rc != CMDB_OK)
 			return rc;
 	}
 	if (ret < 0 || nm->xml_error[0]) {
 		unsigned long line = nm->xml_error_line ? nm->xml_error_line : line_now(nm);
 
-		rc = cmdb_error_set(nm->run.err, CMDB_EINVAL, "%s:%lu: malformed XML: %s%s%s",
-				    nm->run.name, line,
-				    nm->xml_error[0] ? nm->xml_error : "the reader failed",
-				    nm->unended ? " (the file does not end in </nmaprun>: cut off?)" : "",
-				    nm->seen_root ? " (what came before it was imported; the scan "
-						    "is marked incomplete)"
-						  : "");
+		rc = cmdb_error_set(
+			nm->run.err, CMDB_EINVAL, "%s:%lu: malformed XML: %s%s%s", nm->run.name,
+			line, nm->xml_error[0] ? nm->xml_error : "the reader failed",
+			nm->unended ? " (the file does not end in </nmaprun>: cut off?)" : "",
+			nm->seen_root ? " (what came before it was imported; the scan "
+					"is marked incomplete)"
+				      : "");
 		return rc;
 	}
 	if (!nm->seen_root)
 		return cmdb_error_set(nm->run.err, CMDB_EINVAL,
-				      "%s: not an nmap XML file (no <nmaprun> element)", nm->run.name);
+				      "%s: not an nmap XML file (no <nmaprun> element)",
+				      nm->run.name);
 	return CMDB_OK;
 }
 
@@ -1213,14 +1276,14 @@ static cmdb_rc read_all(struct nmap *nm)
  * skipped, and the scan is marked incomplete.
  */
 struct xml_source {
-	int fd;             /* -1 for a buffer */
-	bool stream;        /* fd is a pipe: read() as it comes, no planning */
+	int fd;		    /* -1 for a buffer */
+	bool stream;	    /* fd is a pipe: read() as it comes, no planning */
 	const uint8_t *buf; /* borrowed */
-	uint64_t len;       /* bytes of the input */
-	uint64_t limit;     /* bytes handed to the reader */
+	uint64_t len;	    /* bytes of the input */
+	uint64_t limit;	    /* bytes handed to the reader */
 	uint64_t pos;
-	bool truncated;     /* add the closing tag after limit */
-	bool unended;       /* the input does not end in </nmaprun> */
+	bool truncated; /* add the closing tag after limit */
+	bool unended;	/* the input does not end in </nmaprun> */
 	size_t close_pos;
 	unsigned long lines; /* newlines handed out, for the skip message */
 };
@@ -1337,7 +1400,6 @@ static int source_close(void *ctx)
 	return 0; /* the fd belongs to the caller */
 }
 
-
 /* Runs a reader over src to the end. */
 static cmdb_rc run_reader(struct nmap *nm, struct xml_source *src)
 {
@@ -1430,8 +1492,8 @@ cmdb_rc cmdb_import_nmap_xml(const char *path, cmdb_obs_sink sink, void *ctx,
 }
 
 cmdb_rc cmdb_import_nmap_xml_buffer(const uint8_t *buf, size_t len, const char *name,
-				    cmdb_obs_sink sink, void *ctx,
-				    struct cmdb_import_stats *stats, struct cmdb_error *err)
+				    cmdb_obs_sink sink, void *ctx, struct cmdb_import_stats *stats,
+				    struct cmdb_error *err)
 {
 	struct cmdb_import_stats local;
 	struct xml_source src = {.fd = -1, .buf = buf, .len = len};

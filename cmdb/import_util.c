@@ -63,8 +63,8 @@ json_t *cmdb_import_obs_new(struct cmdb_import_run *run, const char *kind, const
 	return o;
 }
 
-bool cmdb_import_set_strn(struct cmdb_import_run *run, json_t *obj, const char *key,
-			  const char *s, size_t len)
+bool cmdb_import_set_strn(struct cmdb_import_run *run, json_t *obj, const char *key, const char *s,
+			  size_t len)
 {
 	if (!s || !cmdb_import_utf8_valid(s, len))
 		return false;
@@ -72,14 +72,12 @@ bool cmdb_import_set_strn(struct cmdb_import_run *run, json_t *obj, const char *
 	return true;
 }
 
-bool cmdb_import_set_str(struct cmdb_import_run *run, json_t *obj, const char *key,
-			 const char *s)
+bool cmdb_import_set_str(struct cmdb_import_run *run, json_t *obj, const char *key, const char *s)
 {
 	return s && cmdb_import_set_strn(run, obj, key, s, strlen(s));
 }
 
-bool cmdb_import_set_text(struct cmdb_import_run *run, json_t *obj, const char *key,
-			  const char *s)
+bool cmdb_import_set_text(struct cmdb_import_run *run, json_t *obj, const char *key, const char *s)
 {
 	size_t len;
 
@@ -106,7 +104,8 @@ cmdb_rc cmdb_import_emit(struct cmdb_import_run *run, json_t *obs)
 	if (rc != CMDB_OK) {
 		/* A sink that failed without saying why still gets a message. */
 		if (run->err && run->err->msg[0] == '\0')
-			cmdb_error_set(run->err, rc, "%s: the observation sink refused an observation",
+			cmdb_error_set(run->err, rc,
+				       "%s: the observation sink refused an observation",
 				       run->name);
 		return rc;
 	}
@@ -127,10 +126,10 @@ bool cmdb_import_time_str(int64_t sec, int ms, char buf[32])
 		return false;
 	/* Every field is in range after gmtime_r and the bounds above; the
 	 * casts let the compiler see that the text fits. */
-	snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
-		 (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-		 (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-		 (unsigned)ms % 1000u);
+	snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+		 (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+		 (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+		 (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)ms % 1000u);
 	return true;
 }
 
@@ -159,7 +158,7 @@ bool cmdb_import_parse_int(const char *s, int64_t min, int64_t max, int64_t *out
 }
 
 /* FNV-1a, 128 bits: offset basis and prime from the FNV specification. */
-#define FNV128_OFFSET                                                                   \
+#define FNV128_OFFSET                                                                              \
 	(((unsigned __int128)UINT64_C(0x6c62272e07bb0142) << 64) | UINT64_C(0x62b821756295c58d))
 #define FNV128_PRIME (((unsigned __int128)1 << 88) | 0x13b)
 
@@ -186,9 +185,8 @@ void cmdb_import_digest_uuid(const struct cmdb_import_digest *d, char out[37])
 		b[i] = (uint8_t)(d->h >> (8 * (15 - i)));
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x80); /* version 8 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 		 b[13], b[14], b[15]);
 }
 

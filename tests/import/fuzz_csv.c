@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!f)
 			return 0;
-		rc = cmdb_import_csv_stream(f, "fuzz.csv", i ? &mapped : &plain, fuzz_sink, NULL, &st,
-					    &err);
+		rc = cmdb_import_csv_stream(f, "fuzz.csv", i ? &mapped : &plain, fuzz_sink, NULL,
+					    &st, &err);
 		fclose(f);
 		fuzz_check_result(rc, &err, &st);
 	}

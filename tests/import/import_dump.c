@@ -27,7 +27,8 @@ int main(int argc, char **argv)
 	cmdb_rc rc;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: import_dump nmap|masscan|csv FILE [TYPE [KIND=COLUMN...]]\n");
+		fprintf(stderr,
+			"usage: import_dump nmap|masscan|csv FILE [TYPE [KIND=COLUMN...]]\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "nmap") == 0) {

@@ -22,7 +22,7 @@
 #include "cmdb/import.h"
 
 struct collected {
-	json_t *list;   /* array of copies (owned) */
+	json_t *list;	/* array of copies (owned) */
 	size_t fail_at; /* the sink fails on this observation (1-based); 0: never */
 };
 
@@ -106,8 +106,8 @@ static void check_output(const struct collected *c, const char *name, const char
 			fail_msg("%s: observation %zu missing: %s", name, i + 1, want);
 		got = obs_line(json_array_get(c->list, i));
 		if (strcmp(want, got) != 0)
-			fail_msg("%s: observation %zu differs\n  want %s\n  got  %s", name, i + 1, want,
-				 got);
+			fail_msg("%s: observation %zu differs\n  want %s\n  got  %s", name, i + 1,
+				 want, got);
 		free(want);
 		free(got);
 		i++;
@@ -137,7 +137,8 @@ static void check_framing(const struct collected *c)
 	assert_int_equal(strlen(id), 36);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(obs_str(c, i, "scan_id"), id);
-		assert_int_equal(json_integer_value(json_object_get(json_array_get(c->list, i), "v")), 1);
+		assert_int_equal(
+			json_integer_value(json_object_get(json_array_get(c->list, i), "v")), 1);
 		assert_int_equal(strlen(obs_str(c, i, "at")), 24);
 	}
 }

@@ -138,7 +138,8 @@ static void test_hostile_rows(void **state)
 	assert_int_equal(st.records, 8);
 	assert_int_equal(st.skipped, 6);
 	snprintf(want, sizeof(want),
-		 "%s/inventory_hostile.csv:3: column 1 (\"name\") is not valid UTF-8 or holds a NUL; "
+		 "%s/inventory_hostile.csv:3: column 1 (\"name\") is not valid UTF-8 or holds a "
+		 "NUL; "
 		 "row skipped",
 		 tmp_dir);
 	assert_string_equal(st.first_skip, want);
@@ -156,7 +157,8 @@ static void test_each_skip_reason(void **state)
 		 "inside it); row skipped"},
 		{"name,os\nok,a\nx,\"multi\nline\n",
 		 "mem.csv:3: quoted field not closed at the end of the file; row skipped"},
-		{"name,os\nok,a\n\"x\ny\",a,b\n", "mem.csv:3: 3 fields where the header has 2; row skipped"},
+		{"name,os\nok,a\n\"x\ny\",a,b\n",
+		 "mem.csv:3: 3 fields where the header has 2; row skipped"},
 		{"name,os\nok,a\n \t,a\n", "mem.csv:3: empty name; row skipped"},
 		{"name,os\nok,a\nx,\xc3\x28\n",
 		 "mem.csv:3: column 2 (\"os\") is not valid UTF-8 or holds a NUL; row skipped"},
@@ -224,12 +226,13 @@ static void test_mapped_columns(void **state)
 	assert_int_equal(json_array_size(c.list), 4);
 	json_object_del(json_array_get(c.list, 1), "scan_id");
 	got = obs_line(json_array_get(c.list, 1));
-	snprintf(want, sizeof(want),
-		 "{\"at\":\"2025-01-02T03:04:05.678Z\",\"attributes\":{\"Notes\":\"n1\"},"
-		 "\"identities\":[{\"kind\":\"serial\",\"value\":\"SER-A\"},{\"kind\":\"asset_tag\","
-		 "\"value\":\"AT-1\"}],\"kind\":\"ci\",\"name\":\"srv-a\",\"source_ref\":"
-		 "\"%s/inventory_mapped.csv:2\",\"type\":\"server\",\"v\":1}",
-		 tmp_dir);
+	snprintf(
+		want, sizeof(want),
+		"{\"at\":\"2025-01-02T03:04:05.678Z\",\"attributes\":{\"Notes\":\"n1\"},"
+		"\"identities\":[{\"kind\":\"serial\",\"value\":\"SER-A\"},{\"kind\":\"asset_tag\","
+		"\"value\":\"AT-1\"}],\"kind\":\"ci\",\"name\":\"srv-a\",\"source_ref\":"
+		"\"%s/inventory_mapped.csv:2\",\"type\":\"server\",\"v\":1}",
+		tmp_dir);
 	assert_string_equal(got, want);
 	free(got);
 	json_object_del(json_array_get(c.list, 2), "scan_id");
@@ -254,21 +257,29 @@ static void test_fatal_errors(void **state)
 		struct cmdb_csv_map map;
 		const char *msg;
 	} cases[] = {
-		{"hostname,description\nweb01,x\n", {.type = "host"},
+		{"hostname,description\nweb01,x\n",
+		 {.type = "host"},
 		 "mem.csv:1: the header has no name column \"name\" (columns: \"hostname\", "
 		 "\"description\")"},
 		{"", {.type = "host"}, "mem.csv: empty file: no header row"},
 		{"\n\n", {.type = "host"}, "mem.csv: empty file: no header row"},
-		{"name,os,os\n", {.type = "host"},
+		{"name,os,os\n",
+		 {.type = "host"},
 		 "mem.csv:1: column \"os\" appears twice in the header"},
-		{"name,\xff\n", {.type = "host"}, "mem.csv:1: column 2 of the header is not valid UTF-8"},
-		{"na\"me\n", {.type = "host"},
+		{"name,\xff\n",
+		 {.type = "host"},
+		 "mem.csv:1: column 2 of the header is not valid UTF-8"},
+		{"na\"me\n",
+		 {.type = "host"},
 		 "mem.csv:1: the header row is malformed: misplaced quote (RFC 4180)"},
-		{"name\nx\n", {.type = "host", .identities = bad_id, .n_identities = 1},
+		{"name\nx\n",
+		 {.type = "host", .identities = bad_id, .n_identities = 1},
 		 "identity mapping \"serial\" is not KIND=COLUMN"},
-		{"name\nx\n", {.type = "host", .identities = missing_id, .n_identities = 1},
+		{"name\nx\n",
+		 {.type = "host", .identities = missing_id, .n_identities = 1},
 		 "mem.csv:1: the header has no identity column \"Serial\" (columns: \"name\")"},
-		{"name\nx\n", {.type = "host", .description_column = "Desc"},
+		{"name\nx\n",
+		 {.type = "host", .description_column = "Desc"},
 		 "mem.csv:1: the header has no description column \"Desc\" (columns: \"name\")"},
 		{"name\nx\n", {.type = ""}, "mem.csv: no CI type given for the rows"},
 	};
@@ -280,7 +291,8 @@ static void test_fatal_errors(void **state)
 		struct cmdb_error err;
 		char want[1024];
 
-		assert_int_equal(import_text(cases[i].text, &cases[i].map, &c, &st, &err), CMDB_EINVAL);
+		assert_int_equal(import_text(cases[i].text, &cases[i].map, &c, &st, &err),
+				 CMDB_EINVAL);
 		if (strncmp(cases[i].msg, "mem.csv", 7) == 0)
 			snprintf(want, sizeof(want), "%s/%s", tmp_dir, cases[i].msg);
 		else
@@ -314,8 +326,9 @@ static void test_header_conventions(void **state)
 				    json_array_get(json_object_get(ci, "identities"), 1), "value")),
 			    "h1.example.com");
 	assert_int_equal(json_object_size(json_object_get(ci, "attributes")), 1);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(ci, "attributes"), "rack")),
-			    "R1");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(ci, "attributes"), "rack")),
+		"R1");
 	collected_release(&c);
 }
 
@@ -347,7 +360,8 @@ static void test_missing_file(void **state)
 	collected_init(&c);
 	assert_int_equal(cmdb_import_csv("/nonexistent/inv.csv", &map, collect, &c, &st, &err),
 			 CMDB_ESYS);
-	assert_string_equal(err.msg, "/nonexistent/inv.csv: cannot open: No such file or directory");
+	assert_string_equal(err.msg,
+			    "/nonexistent/inv.csv: cannot open: No such file or directory");
 	collected_release(&c);
 }
 

@@ -96,7 +96,8 @@ static void test_truncated(void **state)
 	assert_int_equal(import("masscan_truncated.json", &c, &st, &err), CMDB_OK);
 	check_output(&c, "masscan_truncated", NULL);
 	assert_int_equal(st.skipped, 1);
-	snprintf(want, sizeof(want), "%s/masscan_truncated.json:4: record cut off by the end of the file",
+	snprintf(want, sizeof(want),
+		 "%s/masscan_truncated.json:4: record cut off by the end of the file",
 		 IMPORT_TEST_DATA);
 	assert_string_equal(st.first_skip, want);
 	assert_true(json_is_false(json_object_get(last(&c), "complete")));
@@ -147,13 +148,17 @@ static void test_each_skip_reason(void **state)
 	static const struct {
 		const char *text, *first_skip;
 	} cases[] = {
-		{"[\n{\"ip\": \"::1\", \"timestamp\": \"1\", \"ports\": [{\"port\": 1, \"proto\": \"tcp\", "
+		{"[\n{\"ip\": \"::1\", \"timestamp\": \"1\", \"ports\": [{\"port\": 1, \"proto\": "
+		 "\"tcp\", "
 		 "\"status\": \"open\"}]}\n]\n",
-		 "mem.json:2: IPv6 address ::1 skipped (observation format version 1 is IPv4 only)"},
-		{"{\"timestamp\": \"1\", \"port\": 1, \"proto\": \"tcp\", \"rec_type\": \"status\", "
+		 "mem.json:2: IPv6 address ::1 skipped (observation format version 1 is IPv4 "
+		 "only)"},
+		{"{\"timestamp\": \"1\", \"port\": 1, \"proto\": \"tcp\", \"rec_type\": "
+		 "\"status\", "
 		 "\"data\": {\"status\": \"open\"}}\n",
 		 "mem.json:1: record without an \"ip\" skipped"},
-		{"{\"ip\": \"10.0.0.1\", \"port\": 1, \"proto\": \"sctp\", \"rec_type\": \"status\", "
+		{"{\"ip\": \"10.0.0.1\", \"port\": 1, \"proto\": \"sctp\", \"rec_type\": "
+		 "\"status\", "
 		 "\"data\": {\"status\": \"open\"}}\n",
 		 "mem.json:1: record without a usable port skipped"},
 		{"\n\nnot json\n", "mem.json:3: unexpected character 'n' (0x6e), line skipped"},
@@ -187,9 +192,10 @@ static void test_oversized_record(void **state)
 
 	(void)state;
 	assert_non_null(text);
-	n = snprintf(text, 200, "{\"ip\": \"10.0.0.1\", \"timestamp\": \"1\", \"port\": 1, \"proto\": "
-				"\"tcp\", \"rec_type\": \"banner\", \"data\": {\"service_name\": \"x\", "
-				"\"banner\": \"");
+	n = snprintf(text, 200,
+		     "{\"ip\": \"10.0.0.1\", \"timestamp\": \"1\", \"port\": 1, \"proto\": "
+		     "\"tcp\", \"rec_type\": \"banner\", \"data\": {\"service_name\": \"x\", "
+		     "\"banner\": \"");
 	memset(text + n, 'B', big);
 	strcpy(text + n + big, "\"}}\n");
 	assert_int_equal(import_text(text, strlen(text), &c, &st, &err), CMDB_OK);

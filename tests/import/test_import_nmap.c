@@ -123,7 +123,8 @@ static void test_hostile_strings(void **state)
 	assert_int_equal(st.records, 5);
 	assert_int_equal(st.skipped, 3); /* the sctp port, the IPv6 host, 999.1.1.1 */
 	snprintf(want, sizeof(want),
-		 "%s/nmap_hostile.xml:13: port without a valid protocol (tcp, udp) or portid skipped",
+		 "%s/nmap_hostile.xml:13: port without a valid protocol (tcp, udp) or portid "
+		 "skipped",
 		 IMPORT_TEST_DATA);
 	assert_string_equal(st.first_skip, want);
 	/* The megabyte product attribute is cut to the field cap. */
@@ -135,18 +136,19 @@ static void test_hostile_strings(void **state)
 
 static void test_ipv6_only_host_is_counted(void **state)
 {
-	const char xml[] = "<nmaprun args=\"nmap -6 ::1\" start=\"1700000000\">"
-			   "<host><status state=\"up\"/><address addr=\"::1\" addrtype=\"ipv6\"/></host>"
-			   "<runstats><finished time=\"1700000001\" exit=\"success\"/></runstats>"
-			   "</nmaprun>\n";
+	const char xml[] =
+		"<nmaprun args=\"nmap -6 ::1\" start=\"1700000000\">"
+		"<host><status state=\"up\"/><address addr=\"::1\" addrtype=\"ipv6\"/></host>"
+		"<runstats><finished time=\"1700000001\" exit=\"success\"/></runstats>"
+		"</nmaprun>\n";
 	struct collected c;
 	struct cmdb_import_stats st;
 	struct cmdb_error err;
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(cmdb_import_nmap_xml_buffer((const uint8_t *)xml, sizeof(xml) - 1, "mem.xml",
-						     collect, &c, &st, &err),
+	assert_int_equal(cmdb_import_nmap_xml_buffer((const uint8_t *)xml, sizeof(xml) - 1,
+						     "mem.xml", collect, &c, &st, &err),
 			 CMDB_OK);
 	assert_int_equal(st.records, 1);
 	assert_int_equal(st.skipped, 1);
@@ -178,7 +180,8 @@ static void test_missing_attributes(void **state)
 	/* An osmatch without an osclass naming a family gives no os. */
 	assert_null(json_object_get(host, "os"));
 	assert_string_equal(obs_str(&c, 2, "kind"), "port");
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(c.list, 2), "port")), 25);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(c.list, 2), "port")),
+			 25);
 	assert_string_equal(obs_str(&c, 3, "service"), "unknown");
 	assert_null(json_object_get(json_array_get(c.list, 0), "started"));
 	assert_int_equal(json_array_size(json_object_get(json_array_get(c.list, 0), "targets")), 0);
@@ -209,7 +212,8 @@ static void test_entities_refused(void **state)
 		assert_int_equal(import(cases[i].file, &c, &st, &err), CMDB_EINVAL);
 		assert_non_null(strstr(err.msg, cases[i].file));
 		if (!strstr(err.msg, cases[i].msg))
-			fail_msg("%s: message \"%s\" lacks \"%s\"", cases[i].file, err.msg, cases[i].msg);
+			fail_msg("%s: message \"%s\" lacks \"%s\"", cases[i].file, err.msg,
+				 cases[i].msg);
 		/* Nothing reached the sink, so nothing expanded reached it. */
 		for (size_t k = 0; k < json_array_size(c.list); k++) {
 			char *line = obs_line(json_array_get(c.list, k));
@@ -263,7 +267,8 @@ static void test_missing_file(void **state)
 
 	(void)state;
 	assert_int_equal(import("no_such_file.xml", &c, &st, &err), CMDB_ESYS);
-	assert_non_null(strstr(err.msg, "no_such_file.xml: cannot open: No such file or directory"));
+	assert_non_null(
+		strstr(err.msg, "no_such_file.xml: cannot open: No such file or directory"));
 	collected_release(&c);
 }
 
@@ -275,8 +280,8 @@ static void test_empty_input(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(cmdb_import_nmap_xml_buffer((const uint8_t *)"", 0, "empty.xml", collect, &c,
-						     &st, &err),
+	assert_int_equal(cmdb_import_nmap_xml_buffer((const uint8_t *)"", 0, "empty.xml", collect,
+						     &c, &st, &err),
 			 CMDB_EINVAL);
 	assert_non_null(strstr(err.msg, "empty.xml"));
 	assert_int_equal(json_array_size(c.list), 0);
@@ -326,13 +331,14 @@ static void test_buffer_matches_file(void **state)
 	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
 	fclose(f);
 	collected_init(&c);
-	assert_int_equal(cmdb_import_nmap_xml_buffer(buf, (size_t)len, "nmap_truncated.xml", collect,
-						     &c, &st, &err),
+	assert_int_equal(cmdb_import_nmap_xml_buffer(buf, (size_t)len, "nmap_truncated.xml",
+						     collect, &c, &st, &err),
 			 CMDB_OK);
 	check_output(&c, "nmap_truncated", NULL);
-	assert_string_equal(st.first_skip,
-			    "nmap_truncated.xml:19: the file is cut off after the last complete host "
-			    "(no </nmaprun>); the rest was dropped and the scan is marked incomplete");
+	assert_string_equal(
+		st.first_skip,
+		"nmap_truncated.xml:19: the file is cut off after the last complete host "
+		"(no </nmaprun>); the rest was dropped and the scan is marked incomplete");
 	free(buf);
 	collected_release(&c);
 }
