@@ -10,6 +10,8 @@ packages=(
   libpq-dev postgresql        # client library and the embedded server (initdb, pg_ctl, postgres)
   libjansson-dev              # JSON
   libcmocka-dev               # unit tests
+  libxml2-dev libcsv-dev      # importers: nmap XML (streaming reader), CSV inventories
+  nmap                        # test fixtures: nmap XML generated against loopback listeners
   libpcap-dev libpcre2-dev libssl-dev  # discovery: capture, service matching, TLS
   ieee-data                   # MAC vendor registry files
   iproute2 nftables procps util-linux  # namespace test lab, pkill/setpriv
