@@ -54,7 +54,9 @@ static const char SQL_EVIDENCE[] =
 	"INSERT INTO cmdb.observation (run, line, kind, at, body) "
 	"SELECT run, line, kind, at, body FROM ingest_stage ON CONFLICT DO NOTHING";
 static const char SQL_BATCH[] = "SELECT created, updated, unchanged FROM cmdb.ingest_batch($1)";
-static const char SQL_REPORT[] = "SELECT action, ci_type, name FROM w_report ORDER BY ci_id";
+static const char SQL_REPORT[] =
+	"SELECT action, ci_type, name, coalesce(detail, ''), coalesce(line, 0) FROM w_report "
+	"WHERE $1::boolean OR action IN ('reject', 'conflict') ORDER BY line, ci_id";
 
 /* ------------------------------------------------------------------ */
 /* Validation                                                         */
@@ -311,6 +313,20 @@ static bool check_scan_end(const json_t *o, char *why, size_t wlen)
 	return true;
 }
 
+/* The schema's rule for attribute names: ^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$ */
+static bool valid_attr_key(const char *key)
+{
+	static const char rest[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-";
+	size_t len = strlen(key);
+
+	if (len < 1 || len > 64 || !strchr(rest, key[0]) || (key[0] >= '0' && key[0] <= '9') || strchr(".:-", key[0]))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!strchr(rest, key[i]))
+			return false;
+	return true;
+}
+
 static bool check_ci(const json_t *o, char *why, size_t wlen)
 {
 	const json_t *ids = json_object_get(o, "identities"), *v;
@@ -322,6 +338,16 @@ static bool check_ci(const json_t *o, char *why, size_t wlen)
 	    !want_string(o, "source_ref", false, 256, &s, why, wlen) ||
 	    !want_object(o, "attributes", false, OBJECT_MAX * 4, why, wlen))
 		return false;
+	if (json_object_get(o, "attributes")) {
+		const char *key;
+		const json_t *val;
+
+		json_object_foreach((json_t *)json_object_get(o, "attributes"), key, val) {
+			if (!valid_attr_key(key))
+				return reject(why, wlen, "invalid attribute name \"%.64s\": use letters, digits, _ . : -", key);
+			(void)val;
+		}
+	}
 	if (ids && (!json_is_array(ids) || json_array_size(ids) > 32))
 		return reject(why, wlen, "field \"identities\" must be an array of at most 32 {kind, value} objects");
 	json_array_foreach(ids, i, v) {
@@ -502,23 +528,38 @@ static cmdb_rc copy_batch(struct cmdb_ingest *in, const struct run_map *map, siz
 	return rc;
 }
 
-static cmdb_rc report_changes(struct cmdb_ingest *in, struct cmdb_error *err)
+/* What reconciliation reported: rejects go to on_reject with their line,
+ * conflicts (and in a dry run, every change) to on_change. The report is
+ * read before the transaction ends, and handed out only after it commits
+ * (or, dry run, rolls back), so a retried batch reports once. */
+static PGresult *read_report(struct cmdb_ingest *in, struct cmdb_error *err)
 {
-	PGresult *res;
+	const char *params[1] = {in->opts.dry_run ? "true" : "false"};
 
-	if (!in->opts.on_change)
-		return CMDB_OK;
-	res = cmdb_query(in->db, SQL_REPORT, 0, NULL, PGRES_TUPLES_OK, err);
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	for (int i = 0; i < PQntuples(res); i++)
-		in->opts.on_change(in->opts.ctx, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
-	PQclear(res);
-	return CMDB_OK;
+	return cmdb_query(in->db, SQL_REPORT, 1, params, PGRES_TUPLES_OK, err);
 }
 
-/* One attempt at the whole batch in one transaction. */
-static cmdb_rc apply_batch(struct cmdb_ingest *in, struct cmdb_ingest_stats *delta, struct cmdb_error *err)
+static void hand_out_report(struct cmdb_ingest *in, const PGresult *res)
+{
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *action = PQgetvalue(res, i, 0);
+
+		if (strcmp(action, "reject") == 0) {
+			in->stats.rejected++;
+			if (in->opts.on_reject)
+				in->opts.on_reject(in->opts.ctx, strtoull(PQgetvalue(res, i, 4), NULL, 10),
+						   PQgetvalue(res, i, 3));
+		} else if (in->opts.on_change) {
+			in->opts.on_change(in->opts.ctx, action, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+					   PQgetvalue(res, i, 3));
+		}
+	}
+}
+
+/* One attempt at the whole batch in one transaction; *report gets what
+ * reconciliation reported (the caller PQclears it). */
+static cmdb_rc apply_batch(struct cmdb_ingest *in, struct cmdb_ingest_stats *delta, PGresult **report,
+			   struct cmdb_error *err)
 {
 	struct run_map *map = calloc(in->n, sizeof(*map));
 	const char *params[1] = {in->source};
@@ -544,18 +585,25 @@ static cmdb_rc apply_batch(struct cmdb_ingest *in, struct cmdb_ingest_stats *del
 	delta->updated = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	delta->unchanged = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
+	*report = read_report(in, err);
+	if (!*report) {
+		rc = err ? err->rc : CMDB_EDB;
+		goto fail;
+	}
 	if ((rc = run_lines(in, map, nmap, "scan_end", SQL_RUN_END, &delta->missing, err)))
 		goto fail;
 	delta->runs = nmap;
 	if (in->opts.dry_run) {
-		rc = report_changes(in, err);
 		cmdb_db_rollback(in->db);
 		goto out;
 	}
 	rc = cmdb_exec(in->db, "COMMIT", 0, NULL, err);
-	goto out;
+	if (rc == CMDB_OK)
+		goto out;
 fail:
 	cmdb_db_rollback(in->db);
+	PQclear(*report);
+	*report = NULL;
 out:
 	free(map);
 	return rc;
@@ -571,7 +619,9 @@ static bool retryable(const struct cmdb_error *err)
 static cmdb_rc flush(struct cmdb_ingest *in, struct cmdb_error *err)
 {
 	struct cmdb_ingest_stats delta;
+	PGresult *report = NULL;
 	cmdb_rc rc = CMDB_OK;
+	uint64_t before;
 
 	if (in->n == 0)
 		return CMDB_OK;
@@ -584,7 +634,8 @@ static cmdb_rc flush(struct cmdb_ingest *in, struct cmdb_error *err)
 	for (int attempt = 0;; attempt++) {
 		struct cmdb_error e = {0};
 
-		rc = apply_batch(in, &delta, &e);
+		report = NULL;
+		rc = apply_batch(in, &delta, &report, &e);
 		if (rc == CMDB_OK)
 			break;
 		if (!retryable(&e) || attempt == MAX_RETRIES) {
@@ -595,8 +646,11 @@ static cmdb_rc flush(struct cmdb_ingest *in, struct cmdb_error *err)
 		in->stats.retries++;
 		usleep((useconds_t)(1000 * (1 << (attempt < 6 ? attempt : 6)) + rand() % 1000));
 	}
+	before = in->stats.rejected;
+	hand_out_report(in, report);
+	PQclear(report);
 	in->stats.batches++;
-	in->stats.accepted += in->n;
+	in->stats.accepted += in->n - (in->stats.rejected - before);
 	in->stats.created += delta.created;
 	in->stats.updated += delta.updated;
 	in->stats.unchanged += delta.unchanged;

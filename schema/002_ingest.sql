@@ -174,6 +174,19 @@ RETURN p_value IS NULL OR btrim(p_value) = ''
   OR btrim(p_value) ~ '^[0\-:.]+$' OR lower(btrim(p_value)) ~ '^f+([-:]f+)*$'
   OR (p_kind = 'mac' AND cmdb.junk_mac(lower(p_value)));
 
+-- identity_normalize that answers NULL for a malformed value instead of
+-- failing the batch (inventories carry what people typed).
+CREATE FUNCTION cmdb.identity_or_null(p_kind text, p_value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF cmdb.junk_identity(p_kind, p_value) THEN
+    RETURN NULL;
+  END IF;
+  RETURN cmdb.identity_normalize(p_kind, p_value);
+EXCEPTION WHEN invalid_parameter_value THEN
+  RETURN NULL;
+END $$;
+
 CREATE FUNCTION cmdb.ingest_work_tables() RETURNS void
 LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
 BEGIN
@@ -197,6 +210,7 @@ BEGIN
                              PRIMARY KEY (ci_id, attr)) ON COMMIT DELETE ROWS;
   CREATE TEMP TABLE w_seen (ci_id bigint PRIMARY KEY, at timestamptz) ON COMMIT DELETE ROWS;
   CREATE TEMP TABLE w_addr_owner (ip_ci bigint PRIMARY KEY, owner bigint) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE w_ci_ident (line bigint, ord bigint, kind text, value text) ON COMMIT DELETE ROWS;
   CREATE TEMP TABLE w_report (action text, line bigint, ci_id bigint, ci_type text, name text,
                               detail text) ON COMMIT DELETE ROWS;
 END $$;
@@ -376,6 +390,93 @@ BEGIN
    WHERE NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
                         AND r.target_id = s.ci_id AND upper_inf(r.valid));
 
+  -- inventories: CIs of any type, found through the identities given (in
+  -- order), else through a unique name within the type, else created
+  INSERT INTO w_ci (line, type, name, description, identities, attributes, at, run)
+  SELECT s.line, s.body ->> 'type', s.body ->> 'name', s.body ->> 'description',
+         coalesce(s.body -> 'identities', '[]'), coalesce(s.body -> 'attributes', '{}'), s.at, s.run
+    FROM ingest_stage s WHERE s.kind = 'ci';
+  INSERT INTO w_report (action, line, ci_type, name, detail)
+  SELECT 'reject', w.line, w.type, w.name, format('unknown CI type "%s" (see: cmdb type list)', w.type)
+    FROM w_ci w WHERE NOT EXISTS (SELECT FROM cmdb.ci_type t WHERE t.name = w.type);
+  DELETE FROM w_ci w WHERE NOT EXISTS (SELECT FROM cmdb.ci_type t WHERE t.name = w.type);
+  INSERT INTO w_ci_ident
+  SELECT w.line, e.ord, e.v ->> 'kind', cmdb.identity_or_null(e.v ->> 'kind', e.v ->> 'value')
+    FROM w_ci w, jsonb_array_elements(w.identities) WITH ORDINALITY e(v, ord);
+  DELETE FROM w_ci_ident WHERE value IS NULL;
+  UPDATE w_ci w SET ci_id = m.ci_id FROM (
+    SELECT DISTINCT ON (x.line) x.line, i.ci_id FROM w_ci_ident x
+      JOIN cmdb.ci_identity i ON i.kind = x.kind AND i.value = x.value AND upper_inf(i.valid)
+     ORDER BY x.line, x.ord) m
+   WHERE m.line = w.line;
+  -- an identity that another record of this batch tied to a CI names that CI
+  UPDATE w_ci w SET ci_id = m.ci_id FROM (
+    SELECT DISTINCT ON (x.line) x.line, o.ci_id FROM w_ci_ident x
+      JOIN w_ci_ident y ON y.kind = x.kind AND y.value = x.value AND y.line <> x.line
+      JOIN w_ci o ON o.line = y.line AND o.ci_id IS NOT NULL
+     ORDER BY x.line, x.ord) m
+   WHERE w.line = m.line AND w.ci_id IS NULL;
+  UPDATE w_ci w SET ci_id = m.id FROM (
+    SELECT c.type, c.name, min(c.id) AS id FROM cmdb.ci c JOIN w_ci w2 ON w2.type = c.type AND w2.name = c.name
+     WHERE c.status <> 'disposed' GROUP BY c.type, c.name HAVING count(*) = 1) m
+   WHERE w.ci_id IS NULL AND m.type = w.type AND m.name = w.name
+     AND NOT EXISTS (SELECT FROM w_ci_ident x WHERE x.line = w.line);
+  -- a record whose identity belongs to a CI of another type (not a subtype)
+  -- says something contradictory: report it, apply nothing of it
+  INSERT INTO w_report (action, line, ci_id, ci_type, name, detail)
+  SELECT 'conflict', w.line, w.ci_id, w.type, w.name,
+         format('its identities name CI %s (%s), a %s, not a %s: not applied', c.id, c.name, c.type, w.type)
+    FROM w_ci w JOIN cmdb.ci c ON c.id = w.ci_id
+   WHERE c.type <> w.type AND NOT EXISTS (
+     WITH RECURSIVE up AS (SELECT c.type AS t UNION SELECT t2.parent FROM cmdb.ci_type t2 JOIN up ON t2.name = up.t
+                            WHERE t2.parent IS NOT NULL)
+     SELECT FROM up WHERE up.t = w.type);
+  DELETE FROM w_ci w USING w_report r WHERE r.action = 'conflict' AND r.line = w.line;
+  -- rows of one batch that name the same new CI (same first identity, or same
+  -- type and name without identities) become one CI
+  UPDATE w_ci w SET ci_id = f.id, is_new = true FROM (
+    SELECT w3.line, first_value(w3.line) OVER (PARTITION BY coalesce(k.kind || '=' || k.value, w3.type || '/' || w3.name)
+                                               ORDER BY w3.line) AS lead_line,
+           cmdb.next_ci_id() AS id
+      FROM w_ci w3 LEFT JOIN LATERAL (SELECT x.kind, x.value FROM w_ci_ident x WHERE x.line = w3.line
+                                      ORDER BY x.ord LIMIT 1) k ON true
+     WHERE w3.ci_id IS NULL) f
+   WHERE w.line = f.line AND f.line = f.lead_line;
+  UPDATE w_ci w SET ci_id = lead.ci_id FROM w_ci lead, (
+    SELECT w3.line, first_value(w3.line) OVER (PARTITION BY coalesce(k.kind || '=' || k.value, w3.type || '/' || w3.name)
+                                               ORDER BY w3.line) AS lead_line
+      FROM w_ci w3 LEFT JOIN LATERAL (SELECT x.kind, x.value FROM w_ci_ident x WHERE x.line = w3.line
+                                      ORDER BY x.ord LIMIT 1) k ON true
+     WHERE w3.ci_id IS NULL) f
+   WHERE w.line = f.line AND lead.line = f.lead_line AND w.ci_id IS NULL;
+  INSERT INTO w_claim (ci_id, attr, value, at, run)
+  SELECT DISTINCT ON (w.ci_id, e.key) w.ci_id, e.key, e.value, w.at, w.run
+    FROM w_ci w, jsonb_each(w.attributes) e ORDER BY w.ci_id, e.key, w.line DESC
+  ON CONFLICT (ci_id, attr) DO NOTHING;
+  INSERT INTO cmdb.ci (id, type, name, description, attributes, first_seen, last_seen)
+  OVERRIDING SYSTEM VALUE
+  SELECT w.ci_id, w.type, w.name, coalesce(nullif(btrim(w.description), ''), w.type || ' ' || w.name || ' (imported from ' || p_source || ')'),
+         cmdb.claimed(w.ci_id), w.at, w.at
+    FROM w_ci w WHERE w.is_new ORDER BY w.ci_id;
+  -- identities the CI lacks; one held by another CI is a conflict, reported
+  INSERT INTO w_report (action, line, ci_id, ci_type, name, detail)
+  SELECT 'conflict', x.line, w.ci_id, w.type, w.name,
+         format('identity %s=%s is held by CI %s, not by this one', x.kind, x.value, i.ci_id)
+    FROM w_ci_ident x JOIN w_ci w ON w.line = x.line
+    JOIN cmdb.ci_identity i ON i.kind = x.kind AND i.value = x.value AND upper_inf(i.valid) AND i.ci_id <> w.ci_id;
+  INSERT INTO w_report (action, line, ci_id, ci_type, name, detail)
+  SELECT 'conflict', x.line, w.ci_id, w.type, w.name,
+         format('identity %s=%s is also given for CI %s (line %s): kept there', x.kind, x.value, f.ci_id, f.line)
+    FROM w_ci_ident x JOIN w_ci w ON w.line = x.line
+    JOIN (SELECT DISTINCT ON (xi.kind, xi.value) xi.kind, xi.value, xi.line, wi.ci_id
+            FROM w_ci_ident xi JOIN w_ci wi ON wi.line = xi.line ORDER BY xi.kind, xi.value, xi.line) f
+      ON f.kind = x.kind AND f.value = x.value AND f.ci_id <> w.ci_id;
+  INSERT INTO cmdb.ci_identity (ci_id, kind, value)
+  SELECT DISTINCT ON (x.kind, x.value) w.ci_id, x.kind, x.value
+    FROM w_ci_ident x JOIN w_ci w ON w.line = x.line
+   WHERE NOT EXISTS (SELECT FROM cmdb.ci_identity i WHERE i.kind = x.kind AND i.value = x.value AND upper_inf(i.valid))
+   ORDER BY x.kind, x.value, x.line;
+
   -- what this source says about the attributes of what it saw
   INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
   SELECT ci_id, attr, p_source, value, at, run FROM w_claim
@@ -388,7 +489,8 @@ BEGIN
   INSERT INTO w_seen
   SELECT ci_id, max(at) FROM (SELECT ci_id, at FROM w_ip WHERE NOT is_new UNION ALL SELECT ci_id, at FROM w_iface WHERE NOT is_new
                               UNION ALL SELECT ci_id, at FROM w_host WHERE NOT is_new
-                              UNION ALL SELECT ci_id, at FROM w_svc WHERE NOT is_new) x
+                              UNION ALL SELECT ci_id, at FROM w_svc WHERE NOT is_new
+                              UNION ALL SELECT ci_id, at FROM w_ci WHERE NOT is_new) x
    GROUP BY ci_id;
 
   -- apply: each touched attribute takes the value of its best claim; a CI is
@@ -418,7 +520,8 @@ BEGIN
   INSERT INTO w_report (action, ci_id, ci_type, name)
   SELECT 'create', c.id, c.type, c.name FROM cmdb.ci c
    WHERE c.id IN (SELECT ci_id FROM w_ip WHERE is_new UNION ALL SELECT ci_id FROM w_iface WHERE is_new
-                  UNION ALL SELECT ci_id FROM w_host WHERE is_new UNION ALL SELECT ci_id FROM w_svc WHERE is_new);
+                  UNION ALL SELECT ci_id FROM w_host WHERE is_new UNION ALL SELECT ci_id FROM w_svc WHERE is_new
+                  UNION ALL SELECT ci_id FROM w_ci WHERE is_new);
   SELECT count(*) INTO n_created FROM w_report WHERE action = 'create';
   SELECT count(*) + n_created INTO n_seen FROM w_seen;
 
@@ -431,7 +534,7 @@ BEGIN
   created := n_created;
   updated := n_updated;
   unchanged := n_seen - n_created - n_updated;
-  rejected := 0;
+  SELECT count(*) INTO rejected FROM w_report WHERE action = 'reject';
   PERFORM set_config('cmdb.claims_by_caller', '', true);
   RETURN NEXT;
 END $$;

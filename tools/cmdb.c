@@ -37,6 +37,9 @@ static const struct command commands[] = {
 	{"rel types", cmd_rel_types, usage_rel_types},
 	{"audit chain", cmd_audit_chain, usage_audit_chain},
 	{"ingest", cmd_ingest, usage_ingest},
+	{"import nmap", cmd_import_nmap, usage_import_nmap},
+	{"import masscan", cmd_import_masscan, usage_import_masscan},
+	{"import csv", cmd_import_csv, usage_import_csv},
 	{"scans", cmd_scans, usage_scans},
 	{"source list", cmd_source_list, usage_source_list},
 	{"source set", cmd_source_set, usage_source_set},
@@ -57,6 +60,7 @@ static const char USAGE_MAIN[] =
 	"  rel add|rm|list|types     relationships between CIs\n"
 	"  audit chain               verify the tamper-evident history\n"
 	"  ingest FILE|-             observations into CIs (reconciliation)\n"
+	"  import nmap|masscan|csv   other tools' scans and inventories, reconciled alike\n"
 	"  scans                     scan runs ingested\n"
 	"  source list|set           sources and their priorities\n"
 	"  help [COMMAND]            help on a command\n"

@@ -28,8 +28,11 @@ struct cmdb_ingest;
 
 /* Called for each rejected line: its number (1-based) and why. */
 typedef void (*cmdb_reject_fn)(void *ctx, uint64_t line, const char *reason);
-/* Called in dry-run mode for each change that would be made. */
-typedef void (*cmdb_change_fn)(void *ctx, const char *action, const char *ci_type, const char *name);
+/* Called for what reconciliation reports: in dry-run mode every change that
+ * would be made ("create"); always each "conflict" (an identity held by
+ * another CI than the one a record matched), with a detail. */
+typedef void (*cmdb_change_fn)(void *ctx, const char *action, const char *ci_type, const char *name,
+			       const char *detail);
 
 struct cmdb_ingest_options {
 	const char *source;  /* who says it: "discover" unless given */
