@@ -35,6 +35,7 @@ static const struct command commands[] = {
 	{"rel list", cmd_rel_list, usage_rel_list},
 	{"rel types", cmd_rel_types, usage_rel_types},
 	{"audit chain", cmd_audit_chain, usage_audit_chain},
+	{"discover", cmd_discover, usage_discover},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -36,6 +36,7 @@ DECLARE_COMMAND(cmd_rel_rm, usage_rel_rm);
 DECLARE_COMMAND(cmd_rel_list, usage_rel_list);
 DECLARE_COMMAND(cmd_rel_types, usage_rel_types);
 DECLARE_COMMAND(cmd_audit_chain, usage_audit_chain);
+DECLARE_COMMAND(cmd_discover, usage_discover);
 
 /* Parses a command's options: the command's own long options first, then
  * the common ones. Returns the next option code, -1 at the end; common
