@@ -35,6 +35,7 @@ struct conn {
 	int fd; /* -1: slot free */
 	uint32_t ip;
 	uint16_t port;
+	bool discovery; /* a host-discovery attempt: the answer shows the host, not the port */
 	uint64_t deadline;
 };
 
@@ -47,16 +48,20 @@ struct cscan {
 	uint64_t timeout_ns, next_expire;
 };
 
-static void record(struct disc_scan *s, uint32_t ip, uint16_t port, bool open)
+static void record(struct disc_scan *s, uint32_t ip, uint16_t port, bool open, bool discovery)
 {
+	enum disc_reason why = open ? DISC_REASON_CONNECT : DISC_REASON_CONN_REFUSED;
 	size_t before;
 	bool is_new = false;
 
 	pthread_mutex_lock(&s->lock);
 	before = s->results.n_hosts;
-	if (disc_results_port(&s->results, ip, port, open,
-			      open ? DISC_REASON_CONNECT : DISC_REASON_CONN_REFUSED, -1, &is_new,
-			      NULL) == DISC_OK) {
+	if (discovery) {
+		if (disc_results_host(&s->results, ip, why, -1, NULL, NULL, NULL) == DISC_OK &&
+		    s->results.n_hosts > before)
+			atomic_fetch_add(&s->hosts_found, 1);
+	} else if (disc_results_port(&s->results, ip, port, open, why, -1, &is_new, NULL) ==
+		   DISC_OK) {
 		if (is_new && open)
 			atomic_fetch_add(&s->ports_found, 1);
 		if (s->results.n_hosts > before)
@@ -98,10 +103,9 @@ static void service(struct cscan *c, int timeout_ms)
 			continue;
 		if (getsockopt(c->conns[slot].fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
 			e = errno;
-		if (e == 0)
-			record(c->s, c->conns[slot].ip, c->conns[slot].port, true);
-		else if (e == ECONNREFUSED)
-			record(c->s, c->conns[slot].ip, c->conns[slot].port, false);
+		if (e == 0 || e == ECONNREFUSED)
+			record(c->s, c->conns[slot].ip, c->conns[slot].port, e == 0,
+			       c->conns[slot].discovery);
 		finish(c, slot);
 	}
 	now = disc_scan_now_ns();
@@ -126,7 +130,8 @@ static bool resource_shortage(int e)
 	       e == EAGAIN;
 }
 
-static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, struct disc_error *err)
+static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, bool discovery,
+			      struct disc_error *err)
 {
 	struct disc_scan *s = c->s;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
@@ -144,7 +149,7 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, struc
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (const struct sockaddr *)&sin, sizeof(sin)) == 0) {
 			atomic_fetch_add(&s->sent, 1);
-			record(s, ip, port, true);
+			record(s, ip, port, true, discovery);
 			close_reset(fd);
 			return DISC_OK;
 		}
@@ -153,6 +158,7 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, struc
 			atomic_fetch_add(&s->sent, 1);
 			slot = c->free_slots[--c->n_free];
 			c->conns[slot] = (struct conn){.fd = fd, .ip = ip, .port = port,
+						       .discovery = discovery,
 						       .deadline = disc_scan_now_ns() + c->timeout_ns};
 			ev.data.u64 = slot;
 			if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -166,7 +172,7 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, struc
 			close(fd);
 		if (fd >= 0 && e == ECONNREFUSED) {
 			atomic_fetch_add(&s->sent, 1);
-			record(s, ip, port, false);
+			record(s, ip, port, false, discovery);
 			return DISC_OK;
 		}
 		if (!resource_shortage(e)) {
@@ -214,13 +220,78 @@ static enum disc_status scan_block(struct cscan *c, const struct host_block *b, 
 			}
 			if (answered)
 				continue;
-			st = start(c, ip, port, err);
+			st = start(c, ip, port, false, err);
 			if (st != DISC_OK)
 				return st;
 		}
 		/* Retries only after every first attempt got its chance to answer. */
 		drain(c);
 	}
+	return DISC_OK;
+}
+
+static bool host_up(struct disc_scan *s, uint32_t ip)
+{
+	bool up;
+
+	pthread_mutex_lock(&s->lock);
+	up = disc_results_find(&s->results, ip) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return up;
+}
+
+/*
+ * Host discovery without raw sockets, for one block: connects to a few ports
+ * that most hosts either serve or refuse, then reads the kernel's neighbour
+ * cache, where every on-link host that answered the kernel's ARP request
+ * (sent for our connect) now has a complete entry: that finds on-link hosts
+ * whose every port is filtered. Leaves in b only the hosts that are up.
+ */
+static enum disc_status discover_block(struct cscan *c, struct host_block *b,
+				       struct disc_error *err)
+{
+	static const uint16_t probe_ports[] = {80, 443, 22};
+	struct disc_scan *s = c->s;
+	struct disc_neigh_table nt;
+	size_t kept = 0;
+	enum disc_status st;
+
+	atomic_store(&s->phase, PHASE_DISCOVERY);
+	for (unsigned pass = 0; pass <= s->cfg.retries; pass++) {
+		for (size_t i = 0; i < b->n; i++) {
+			for (size_t k = 0; k < sizeof(probe_ports) / sizeof(probe_ports[0]); k++) {
+				if (disc_scan_should_stop(s))
+					return DISC_OK;
+				if (pass > 0 && host_up(s, b->ip[i]))
+					break;
+				st = start(c, b->ip[i], probe_ports[k], true, err);
+				if (st != DISC_OK)
+					return st;
+			}
+		}
+		drain(c);
+	}
+	disc_neigh_table_init(&nt);
+	if (disc_neigh_load(&nt, s->cfg.neigh_path, NULL) != DISC_OK)
+		disc_neigh_table_release(&nt);
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct disc_route *r = disc_route_lookup(&s->routes, b->ip[i]);
+		size_t before = s->results.n_hosts;
+		uint8_t mac[6];
+
+		if (r && r->gateway == 0 && disc_neigh_lookup(&nt, b->ip[i], r->ifname, mac) &&
+		    disc_results_host(&s->results, b->ip[i], DISC_REASON_ARP, -1, mac, NULL, NULL) ==
+			    DISC_OK &&
+		    s->results.n_hosts > before)
+			atomic_fetch_add(&s->hosts_found, 1);
+		if (disc_results_find(&s->results, b->ip[i]))
+			b->ip[kept++] = b->ip[i];
+	}
+	pthread_mutex_unlock(&s->lock);
+	disc_neigh_table_release(&nt);
+	b->n = kept;
+	atomic_store(&s->phase, PHASE_PORTS);
 	return DISC_OK;
 }
 
@@ -308,6 +379,11 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 			b.ip[b.n++] = disc_targets_at(s->cfg.targets, idx);
 		if (b.n == 0)
 			break;
+		if (!s->cfg.skip_discovery) {
+			st = discover_block(&c, &b, err);
+			if (st != DISC_OK || b.n == 0)
+				continue;
+		}
 		st = scan_block(&c, &b, block_no++, err);
 	}
 out:
