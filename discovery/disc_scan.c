@@ -593,6 +593,8 @@ static enum disc_status discovery_probes(struct disc_scan *s, struct txq *q, uin
 
 	if (ip == s->ifc.ip && ip != 0) {
 		/* Our own address: up by definition, and our frames would never reach our stack. */
+		if (s->cfg.dry_run)
+			return DISC_OK;
 		pthread_mutex_lock(&s->lock);
 		if (disc_results_host(&s->results, ip, DISC_REASON_LOCALHOST, -1, s->ifc.mac, &fresh,
 				      NULL) == DISC_OK &&
@@ -729,7 +731,7 @@ static enum disc_status fill_block(struct disc_scan *s, struct txq *q, struct ho
 				break;
 			ip = src->live[src->next_live++];
 		}
-		if (ip == s->ifc.ip && !s->cfg.dry_run)
+		if (ip == s->ifc.ip && ip != 0)
 			continue; /* see discovery_probes */
 		st = next_hop(s, q, ip, &hop, b->mac[b->n], err);
 		if (st != DISC_OK)
@@ -963,10 +965,15 @@ static void on_arp(struct disc_scan *s, const struct disc_arp_info *a)
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (disc_targets_contains(s->cfg.targets, a->sender_ip))
-		record_host(s, a->sender_ip, DISC_REASON_ARP, -1, a->sender_mac);
-	else if (gateway)
+	/*
+	 * A reply that resolves a gateway answers that request only: the gateway
+	 * may be a target of another shard, which must be the one to report it
+	 * (its own ARP request for it gets its own reply).
+	 */
+	if (gateway)
 		atomic_fetch_add(&s->replies, 1);
+	else if (disc_targets_contains(s->cfg.targets, a->sender_ip))
+		record_host(s, a->sender_ip, DISC_REASON_ARP, -1, a->sender_mac);
 }
 
 /*
