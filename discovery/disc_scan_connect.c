@@ -117,11 +117,21 @@ static void service(struct cscan *c, int timeout_ms)
 			finish(c, slot);
 }
 
-/* Waits until every connection in flight has finished or expired (bounded by the deadline). */
+/*
+ * Waits until every connection in flight has finished or expired (bounded by
+ * the deadline). When the scan is being stopped, closes them at once instead.
+ */
 static void drain(struct cscan *c)
 {
-	while (c->n_free < c->cap)
+	while (c->n_free < c->cap) {
+		if (disc_scan_should_stop(c->s)) {
+			for (size_t slot = 0; slot < c->cap; slot++)
+				if (c->conns[slot].fd >= 0)
+					finish(c, slot);
+			return;
+		}
 		service(c, DISC_SCAN_TICK_MS);
+	}
 }
 
 static bool resource_shortage(int e)
@@ -387,7 +397,7 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 		st = scan_block(&c, &b, block_no++, err);
 	}
 out:
-	/* Also when stopping: every descriptor is closed, waiting at most one timeout. */
+	/* Every descriptor is closed, also when stopping or failing. */
 	if (c.conns && c.ep >= 0)
 		drain(&c);
 	if (c.ep >= 0)

@@ -95,6 +95,7 @@ enum {
 	OPT_SEED,
 	OPT_CONNECT,
 	OPT_DRY_RUN,
+	OPT_NOT_YET,
 };
 
 #define MAX_FILES 64
@@ -130,7 +131,7 @@ static void on_signal(int sig)
  */
 static char **nmap_style_args(int argc, char **argv)
 {
-	static char pn[] = "--Pn", il[] = "--iL";
+	static char pn[] = "--Pn", il[] = "--iL", not_yet[] = "--output-format-not-implemented";
 	char **copy = calloc((size_t)argc + 1, sizeof(*copy));
 
 	if (!copy)
@@ -141,6 +142,8 @@ static char **nmap_style_args(int argc, char **argv)
 			continue;
 		if (strcmp(argv[i], "--") == 0)
 			end = 1;
+		else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2] && strchr("XNGAS", argv[i][2]))
+			copy[i] = not_yet; /* nmap's -oX/-oN/...: getopt would read -o X */
 		else if (strcmp(argv[i], "-Pn") == 0)
 			copy[i] = pn;
 		else if (strcmp(argv[i], "-iL") == 0)
@@ -176,6 +179,7 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		{"connect", no_argument, NULL, OPT_CONNECT},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"output", required_argument, NULL, 'o'},
+		{"output-format-not-implemented", no_argument, NULL, OPT_NOT_YET},
 		{NULL, 0, NULL, 0},
 	};
 	struct disc_error derr = {0};
@@ -245,6 +249,9 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		case 'o':
 			o->output = optarg;
 			break;
+		case OPT_NOT_YET:
+			return cli_usage(cli, "only observation lines are written (-o FILE); "
+					      "-oX and other formats are not implemented yet");
 		default:
 			return cli_usage(cli, NULL);
 		}
