@@ -16,10 +16,26 @@ Exit 0 when everything matches, 1 with a list of differences otherwise.
 import argparse
 import ipaddress
 import json
+import os
 import sys
 
 
+def top_ports(n):
+    """The first n TCP ports of discovery/data/top-ports.txt, then the rest ascending."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "..", "..", "discovery", "data", "top-ports.txt")
+    ranked = []
+    for line in open(path):
+        line = line.split("#")[0].strip()
+        if line and line.split()[0].endswith("/tcp"):
+            ranked.append(int(line.split()[0].split("/")[0]))
+    rest = [p for p in range(65536) if p not in set(ranked)]
+    return set((ranked + rest)[:n])
+
+
 def port_set(spec):
+    if spec.startswith("top:"):
+        return top_ports(int(spec[4:]))
     ports = set()
     for item in spec.split(","):
         if item == "-":

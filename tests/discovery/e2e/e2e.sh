@@ -10,8 +10,9 @@
 # Scenarios: syn discovery connect shard exclude dryrun sigint synproxy fullsweep
 #
 # The scanner namespace gets one nftables rule, the documented way to keep its
-# kernel from answering our SYN-ACKs with RSTs (docs/scanning.md): drop RSTs
-# the kernel sends from the scanner's source-port range 61000-61999.
+# kernel from answering our SYN-ACKs with RSTs (docs/scanning.md): replies to
+# the scanner's source ports 61000-61999 are dropped before the kernel's IP
+# layer sees them (the capture, which taps the interface, still does).
 #
 # Exit 77 (skip) when not root or when network namespaces are unavailable.
 set -euo pipefail
@@ -53,9 +54,9 @@ finish() {
 sc() { "$LAB_SH" exec sc "$@"; }
 sc nft -f - <<'NFT'
 table inet cmdbscan {
-  chain out {
-    type filter hook output priority 0; policy accept;
-    tcp sport 61000-61999 tcp flags & rst == rst drop
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    tcp dport 61000-61999 drop
   }
 }
 NFT
@@ -160,6 +161,11 @@ sigint)
     sleep 0.1
   done
   sleep 2
+  # While it scans: no longer root, no capabilities, no way to gain any.
+  st=$(cat "/proc/$pid/status" 2>/dev/null || true)
+  if grep -qE '^Uid:\s+65534\s+65534\s+65534\s+65534' <<<"$st"; then ok "runs as nobody"; else bad "runs as nobody: $(grep ^Uid <<<"$st")"; fi
+  if grep -qE '^CapEff:\s+0+$' <<<"$st" && grep -qE '^CapPrm:\s+0+$' <<<"$st"; then ok "no capabilities"; else bad "no capabilities: $(grep ^Cap <<<"$st" | tr '\n' ' ')"; fi
+  if grep -qE '^NoNewPrivs:\s+1' <<<"$st"; then ok "no_new_privs set"; else bad "no_new_privs set"; fi
   t0=$SECONDS
   kill -INT "$pid"
   for _ in $(seq 1 100); do # bounded: at most 10 s, then it is killed and the test fails
