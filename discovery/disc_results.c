@@ -70,7 +70,8 @@ static bool reserve(void **arr, size_t *cap, size_t n, size_t elem)
 }
 
 enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum disc_reason reason,
-				   int ttl, const uint8_t *mac, bool *is_new, struct disc_error *err)
+				   int ttl, const uint8_t *mac, bool *is_new,
+				   struct disc_error *err)
 {
 	struct disc_result_host *h;
 	uint32_t idx;
@@ -166,8 +167,8 @@ bool disc_results_is_syn_proxy(uint32_t open, uint64_t probed)
 
 static int cmp_host(const void *a, const void *b)
 {
-	uint32_t x = (*(const struct disc_result_host *const *)a)->ip;
-	uint32_t y = (*(const struct disc_result_host *const *)b)->ip;
+	uint32_t x = ((const struct disc_result_host *)a)->ip;
+	uint32_t y = ((const struct disc_result_host *)b)->ip;
 
 	return x < y ? -1 : x > y;
 }
@@ -219,7 +220,7 @@ enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs
 				   const struct disc_results_emit_opts *opts, size_t *n_hosts,
 				   size_t *n_ports, size_t *n_proxies, struct disc_error *err)
 {
-	const struct disc_result_host **hosts = NULL;
+	struct disc_result_host *hosts = NULL;
 	struct disc_result_port *ports = NULL;
 	size_t hosts_out = 0, ports_out = 0, proxies = 0, pi = 0;
 	enum disc_status st = DISC_OK;
@@ -231,8 +232,7 @@ enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs
 			st = disc_error_set(err, DISC_ERR_NOMEM, "out of memory sorting results");
 			goto out;
 		}
-		for (size_t i = 0; i < r->n_hosts; i++)
-			hosts[i] = &r->hosts[i];
+		memcpy(hosts, r->hosts, r->n_hosts * sizeof(*hosts));
 		qsort(hosts, r->n_hosts, sizeof(*hosts), cmp_host);
 	}
 	if (r->n_open) {
@@ -245,7 +245,7 @@ enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs
 		qsort(ports, r->n_open, sizeof(*ports), cmp_port);
 	}
 	for (size_t i = 0; i < r->n_hosts; i++) {
-		const struct disc_result_host *h = hosts[i];
+		const struct disc_result_host *h = &hosts[i];
 		bool proxy = disc_results_is_syn_proxy(h->open, opts->ports_probed);
 
 		st = emit_host(w, h, opts, proxy, err);

@@ -124,7 +124,7 @@ static bool parse_mac(const uint8_t *p, size_t len, uint8_t mac[6])
 
 	if (len != 17)
 		return false;
-	for (int i = 0; i < 6; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		if (i > 0 && p[i * 3 - 1] != ':')
 			return false;
 		if (!parse_hex32(p + i * 3, 2, &b))
@@ -221,13 +221,13 @@ static enum disc_status each_line(const uint8_t *buf, size_t len, line_fn fn, vo
 		const uint8_t *nl = memchr(buf + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - buf) : len;
 		size_t l = end - pos;
-		enum disc_status st;
 
 		lineno++;
 		if (l && buf[pos + l - 1] == '\r')
 			l--;
 		if (lineno > 1 && l > 0) {
-			st = fn(ctx, buf + pos, l, lineno, err);
+			enum disc_status st = fn(ctx, buf + pos, l, lineno, err);
+
 			if (st != DISC_OK)
 				return st;
 		}
@@ -253,7 +253,8 @@ static enum disc_status route_line(void *ctx, const uint8_t *line, size_t len, s
 	    !parse_hex32(f.start[3], f.len[3], &flags) ||
 	    !parse_dec32(f.start[6], f.len[6], &metric) ||
 	    !parse_hex32(f.start[7], f.len[7], &mask))
-		return disc_error_set(err, DISC_ERR_SYNTAX, "route table line %zu: malformed", lineno);
+		return disc_error_set(err, DISC_ERR_SYNTAX, "route table line %zu: malformed",
+				      lineno);
 	if (!(flags & RTF_UP_BIT) || (flags & RTF_REJECT_BIT))
 		return DISC_OK;
 	r.dst = proc_addr(dst);
@@ -333,15 +334,16 @@ static enum disc_status slurp(const char *path, uint8_t **out, size_t *out_len,
 			if (cap >= MAX_FILE) {
 				free(buf);
 				fclose(f);
-				return disc_error_set(err, DISC_ERR_RANGE, "%s: larger than %u bytes",
-						      path, MAX_FILE);
+				return disc_error_set(err, DISC_ERR_RANGE,
+						      "%s: larger than %u bytes", path, MAX_FILE);
 			}
 			cap = cap ? cap * 2 : 4096;
 			p = realloc(buf, cap);
 			if (!p) {
 				free(buf);
 				fclose(f);
-				return disc_error_set(err, DISC_ERR_NOMEM, "%s: out of memory", path);
+				return disc_error_set(err, DISC_ERR_NOMEM, "%s: out of memory",
+						      path);
 			}
 			buf = p;
 		}
@@ -364,8 +366,8 @@ static enum disc_status slurp(const char *path, uint8_t **out, size_t *out_len,
 enum disc_status disc_route_load(struct disc_route_table *t, const char *path,
 				 struct disc_error *err)
 {
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	enum disc_status st;
 
 	if (!path)
@@ -381,8 +383,8 @@ enum disc_status disc_route_load(struct disc_route_table *t, const char *path,
 enum disc_status disc_neigh_load(struct disc_neigh_table *t, const char *path,
 				 struct disc_error *err)
 {
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	enum disc_status st;
 
 	if (!path)
@@ -450,11 +452,12 @@ enum disc_status disc_iface_get(const char *name, uint32_t near, struct disc_ifa
 				memcpy(out->mac, ll->sll_addr, 6);
 			out->loopback = (p->ifa_flags & IFF_LOOPBACK) != 0;
 		} else if (p->ifa_addr->sa_family == AF_INET) {
-			uint32_t ip = ntohl(((const struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr);
-			uint32_t mask = p->ifa_netmask ? ntohl(((const struct sockaddr_in *)
-									p->ifa_netmask)
-								       ->sin_addr.s_addr)
-						       : 0xffffffffu;
+			uint32_t ip =
+				ntohl(((const struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr);
+			uint32_t mask = p->ifa_netmask
+						? ntohl(((const struct sockaddr_in *)p->ifa_netmask)
+								->sin_addr.s_addr)
+						: 0xffffffffu;
 			bool better = !have_ip || (near && (near & mask) == (ip & mask) &&
 						   (near & out->mask) != (out->ip & out->mask));
 

@@ -74,8 +74,9 @@ bool disc_scan_sleep_ms(struct disc_scan *s, uint64_t ms)
 			return true;
 		if (now >= end)
 			return false;
-		sleep_ns(end - now < DISC_SCAN_TICK_MS * 1000000ull ? end - now
-								    : DISC_SCAN_TICK_MS * 1000000ull);
+		sleep_ns(end - now < DISC_SCAN_TICK_MS * 1000000ull
+				 ? end - now
+				 : DISC_SCAN_TICK_MS * 1000000ull);
 	}
 }
 
@@ -143,7 +144,8 @@ static enum disc_status check_config(const struct disc_scan_config *c, struct di
 		return disc_error_set(err, DISC_ERR_RANGE, "at most %d retries",
 				      DISC_SCAN_MAX_RETRIES);
 	if (c->wait_ms > DISC_SCAN_MAX_WAIT)
-		return disc_error_set(err, DISC_ERR_RANGE, "wait at most %d ms", DISC_SCAN_MAX_WAIT);
+		return disc_error_set(err, DISC_ERR_RANGE, "wait at most %d ms",
+				      DISC_SCAN_MAX_WAIT);
 	if (c->rate > DISC_RATE_MAX)
 		return disc_error_set(err, DISC_ERR_RANGE, "rate at most %llu per second",
 				      (unsigned long long)DISC_RATE_MAX);
@@ -197,9 +199,9 @@ static enum disc_status open_capture(struct disc_scan *s, struct disc_error *err
 	pcap_set_buffer_size(s->pcap, PCAP_BUFFER);
 	rc = pcap_activate(s->pcap);
 	if (rc < 0)
-		return disc_error_set(err, rc == PCAP_ERROR_PERM_DENIED ? DISC_ERR_UNSUPPORTED
-									: DISC_ERR_IO,
-				      "capture on %s: %s", s->ifc.name, pcap_geterr(s->pcap));
+		return disc_error_set(
+			err, rc == PCAP_ERROR_PERM_DENIED ? DISC_ERR_UNSUPPORTED : DISC_ERR_IO,
+			"capture on %s: %s", s->ifc.name, pcap_geterr(s->pcap));
 	if (pcap_datalink(s->pcap) != DLT_EN10MB)
 		return disc_error_set(err, DISC_ERR_UNSUPPORTED, "%s is not an Ethernet interface",
 				      s->ifc.name);
@@ -211,11 +213,11 @@ static enum disc_status open_capture(struct disc_scan *s, struct disc_error *err
 	len = (size_t)snprintf(filter, sizeof(filter), "(%s and dst host %s) or (dst host %s and (",
 			       disc_probe_find("arp_request")->bpf_filter, ip, ip);
 	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]) && len < sizeof(filter); i++)
-		len += (size_t)snprintf(filter + len, sizeof(filter) - len, "%s(%s)", i ? " or " : "",
-					disc_probe_find(mods[i])->bpf_filter);
-	if (len + 3 >= sizeof(filter))
+		len += (size_t)snprintf(filter + len, sizeof(filter) - len, "%s(%s)",
+					i ? " or " : "", disc_probe_find(mods[i])->bpf_filter);
+	if (len >= sizeof(filter) ||
+	    (size_t)snprintf(filter + len, sizeof(filter) - len, "))") >= sizeof(filter) - len)
 		return disc_error_set(err, DISC_ERR_STATE, "capture filter too long");
-	strcat(filter, "))");
 	if (pcap_compile(s->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0)
 		return disc_error_set(err, DISC_ERR_STATE, "capture filter: %s",
 				      pcap_geterr(s->pcap));
@@ -234,10 +236,11 @@ static enum disc_status open_iface(struct disc_scan *s, struct disc_error *err)
 	const char *name = s->cfg.iface;
 	uint32_t first = disc_targets_at(s->cfg.targets, 0);
 	const struct disc_route *r = disc_route_lookup(&s->routes, first);
-	char ip[16];
 
 	if (!name) {
 		if (!r) {
+			char ip[16];
+
 			if (s->cfg.dry_run)
 				return DISC_OK; /* build with zero addresses */
 			return disc_error_set(err, DISC_ERR_RESOLVE,
@@ -280,8 +283,9 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 	{
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		s->senders = cpus < 1 ? 1 : cpus > DISC_SCAN_MAX_SENDERS ? DISC_SCAN_MAX_SENDERS
-									 : (uint32_t)cpus;
+		s->senders = cpus < 1			    ? 1
+			     : cpus > DISC_SCAN_MAX_SENDERS ? DISC_SCAN_MAX_SENDERS
+							    : (uint32_t)cpus;
 	}
 	disc_results_init(&s->results);
 	disc_route_table_init(&s->routes);
@@ -301,7 +305,6 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 		if (cfg->mode == DISC_SCAN_SYN && !cfg->dry_run)
 			goto fail;
 		disc_route_table_release(&s->routes);
-		st = DISC_OK;
 	}
 	if (cfg->mode == DISC_SCAN_CONNECT) {
 		*out = s;
@@ -459,7 +462,6 @@ static enum disc_status resolve_gateway(struct disc_scan *s, struct txq *q, stru
 	struct disc_neigh_table nt;
 	uint8_t mac[6];
 	bool cached = false;
-	enum disc_status st;
 
 	disc_neigh_table_init(&nt);
 	if (disc_neigh_load(&nt, s->cfg.neigh_path, NULL) == DISC_OK)
@@ -475,8 +477,8 @@ static enum disc_status resolve_gateway(struct disc_scan *s, struct txq *q, stru
 		return DISC_OK;
 	for (int attempt = 0; attempt < GATEWAY_ARP_TRIES; attempt++) {
 		struct disc_probe_target t = {.dst_ip = g->ip};
+		enum disc_status st = txq_flush(q, err);
 
-		st = txq_flush(q, err);
 		if (st == DISC_OK)
 			st = txq_add(q, arp, NULL, &t, err);
 		if (st == DISC_OK)
@@ -507,7 +509,6 @@ static enum disc_status next_hop(struct disc_scan *s, struct txq *q, uint32_t ip
 	const struct disc_route *r = disc_route_lookup(&s->routes, ip);
 	struct gateway *g = NULL;
 	bool fresh = false;
-	enum disc_status st;
 
 	*hop = HOP_NONE;
 	if (!r || strcmp(r->ifname, s->ifc.name) != 0) {
@@ -534,17 +535,17 @@ static enum disc_status next_hop(struct disc_scan *s, struct txq *q, uint32_t ip
 	pthread_mutex_unlock(&s->lock);
 	if (!g)
 		return DISC_OK;
-	if (fresh) {
-		if (s->cfg.dry_run) {
-			g->resolved = true;
-		} else {
-			st = resolve_gateway(s, q, g, err);
-			if (st != DISC_OK)
-				return st;
-		}
+	/* Resolved once; a gateway that does not answer stays unresolved (its targets unreachable).
+	 */
+	if (fresh && s->cfg.dry_run) {
 		pthread_mutex_lock(&s->lock);
-		g->failed = !g->resolved;
+		g->resolved = true;
 		pthread_mutex_unlock(&s->lock);
+	} else if (fresh) {
+		enum disc_status st = resolve_gateway(s, q, g, err);
+
+		if (st != DISC_OK)
+			return st;
 	}
 	pthread_mutex_lock(&s->lock);
 	if (g->resolved) {
@@ -596,8 +597,8 @@ static enum disc_status discovery_probes(struct disc_scan *s, struct txq *q, uin
 		if (s->cfg.dry_run)
 			return DISC_OK;
 		pthread_mutex_lock(&s->lock);
-		if (disc_results_host(&s->results, ip, DISC_REASON_LOCALHOST, -1, s->ifc.mac, &fresh,
-				      NULL) == DISC_OK &&
+		if (disc_results_host(&s->results, ip, DISC_REASON_LOCALHOST, -1, s->ifc.mac,
+				      &fresh, NULL) == DISC_OK &&
 		    fresh)
 			atomic_fetch_add(&s->hosts_found, 1);
 		pthread_mutex_unlock(&s->lock);
@@ -640,15 +641,13 @@ static enum disc_status discovery_probes(struct disc_scan *s, struct txq *q, uin
 static enum disc_status phase_discovery(struct disc_scan *s, struct txq *q, struct disc_error *err)
 {
 	unsigned passes = s->cfg.dry_run ? 1 : s->cfg.retries + 1;
-	enum disc_status st;
 
 	atomic_store(&s->phase, PHASE_DISCOVERY);
 	for (unsigned pass = 0; pass < passes; pass++) {
 		struct disc_perm p;
 		uint64_t idx, before = atomic_load(&s->sent);
-
-		st = disc_perm_init(&p, disc_targets_count(s->cfg.targets), s->cfg.seed,
-				    s->cfg.shard, s->cfg.shards, err);
+		enum disc_status st = disc_perm_init(&p, disc_targets_count(s->cfg.targets),
+						     s->cfg.seed, s->cfg.shard, s->cfg.shards, err);
 		if (st != DISC_OK)
 			return st;
 		if (pass == 0)
@@ -660,7 +659,8 @@ static enum disc_status phase_discovery(struct disc_scan *s, struct txq *q, stru
 				return DISC_OK;
 			if (pass > 0 && host_known(s, ip, NULL))
 				continue;
-			if (pass > 0 && s->cfg.skip_discovery && disc_route_lookup(&s->routes, ip) &&
+			if (pass > 0 && s->cfg.skip_discovery &&
+			    disc_route_lookup(&s->routes, ip) &&
 			    disc_route_lookup(&s->routes, ip)->gateway)
 				continue;
 			st = discovery_probes(s, q, ip, err);
@@ -767,22 +767,20 @@ static enum disc_status scan_block_part(struct disc_scan *s, struct txq *q,
 	const struct disc_probe_module *syn = disc_probe_find("tcp_syn");
 	unsigned passes = s->cfg.dry_run ? 1 : s->cfg.retries + 1;
 	uint64_t n = (uint64_t)b->n * s->cfg.n_ports;
-	enum disc_status st;
 
 	for (unsigned pass = 0; pass < passes; pass++) {
 		uint16_t sport = port_scan_sport(s, pass);
 		uint64_t idx, done = 0;
 		struct disc_perm p;
-
-		st = disc_perm_init(&p, n, disc_scan_block_seed(s->cfg.seed, block_no), part, parts,
-				    err);
+		enum disc_status st = disc_perm_init(
+			&p, n, disc_scan_block_seed(s->cfg.seed, block_no), part, parts, err);
 		if (st != DISC_OK)
 			return st;
 		while (disc_perm_next(&p, &idx)) {
 			size_t h = (size_t)(idx % b->n);
 			uint16_t port = s->cfg.ports[idx / b->n];
-			struct disc_probe_target t = {.dst_ip = b->ip[h], .dst_port = port,
-						      .src_port = sport};
+			struct disc_probe_target t = {
+				.dst_ip = b->ip[h], .dst_port = port, .src_port = sport};
 			bool answered = false;
 
 			if (disc_scan_should_stop(s)) {
@@ -847,8 +845,8 @@ static enum disc_status scan_block(struct disc_scan *s, struct txq *q, const str
 	enum disc_status st;
 
 	for (uint32_t i = 1; i < parts; i++) {
-		w[i] = (struct sender){.s = s, .b = b, .block_no = block_no, .part = i,
-				       .parts = parts};
+		w[i] = (struct sender){
+			.s = s, .b = b, .block_no = block_no, .part = i, .parts = parts};
 		w[i].q = malloc(sizeof(*w[i].q));
 		if (!w[i].q)
 			continue; /* its part is done below, by this thread */
@@ -1090,7 +1088,8 @@ static void *rx_main(void *arg)
 			break;
 		rc = pcap_dispatch(s->pcap, -1, on_frame, (u_char *)s);
 		if (rc == PCAP_ERROR) {
-			disc_error_set(&s->rx_err, DISC_ERR_IO, "capture: %s", pcap_geterr(s->pcap));
+			disc_error_set(&s->rx_err, DISC_ERR_IO, "capture: %s",
+				       pcap_geterr(s->pcap));
 			atomic_store(&s->failed, true);
 			return NULL;
 		}
@@ -1143,8 +1142,8 @@ static void init_rate(struct disc_scan *s)
 {
 	uint64_t burst = s->cfg.rate / 1000; /* a millisecond's worth, at least two batches */
 
-	if (burst < 2 * DISC_SCAN_BATCH)
-		burst = 2 * DISC_SCAN_BATCH;
+	if (burst < 2ull * DISC_SCAN_BATCH)
+		burst = 2ull * DISC_SCAN_BATCH;
 	disc_rate_init(&s->rate, s->cfg.dry_run ? 0 : s->cfg.rate, burst, disc_scan_now_ns());
 }
 

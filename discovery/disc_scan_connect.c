@@ -144,13 +144,12 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, bool 
 			      struct disc_error *err)
 {
 	struct disc_scan *s = c->s;
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(ip)};
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip)};
 	struct epoll_event ev = {.events = EPOLLOUT};
 
 	for (int waits = 0;; waits++) {
 		int fd, e;
-		size_t slot;
 
 		while (c->n_free == 0 && !disc_scan_should_stop(s))
 			service(c, DISC_SCAN_TICK_MS);
@@ -165,11 +164,15 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, bool 
 		}
 		e = errno;
 		if (fd >= 0 && e == EINPROGRESS) {
+			size_t slot = c->free_slots[--c->n_free];
+
 			atomic_fetch_add(&s->sent, 1);
-			slot = c->free_slots[--c->n_free];
-			c->conns[slot] = (struct conn){.fd = fd, .ip = ip, .port = port,
-						       .discovery = discovery,
-						       .deadline = disc_scan_now_ns() + c->timeout_ns};
+			c->conns[slot] =
+				(struct conn){.fd = fd,
+					      .ip = ip,
+					      .port = port,
+					      .discovery = discovery,
+					      .deadline = disc_scan_now_ns() + c->timeout_ns};
 			ev.data.u64 = slot;
 			if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 				e = errno;
@@ -203,13 +206,12 @@ static enum disc_status scan_block(struct cscan *c, const struct host_block *b, 
 {
 	struct disc_scan *s = c->s;
 	uint64_t n = (uint64_t)b->n * s->cfg.n_ports;
-	enum disc_status st;
 
 	for (unsigned pass = 0; pass <= s->cfg.retries; pass++) {
 		struct disc_perm p;
 		uint64_t idx, done = 0;
-
-		st = disc_perm_init(&p, n, disc_scan_block_seed(s->cfg.seed, block_no), 0, 1, err);
+		enum disc_status st = disc_perm_init(
+			&p, n, disc_scan_block_seed(s->cfg.seed, block_no), 0, 1, err);
 		if (st != DISC_OK)
 			return st;
 		while (disc_perm_next(&p, &idx)) {
@@ -291,8 +293,8 @@ static enum disc_status discover_block(struct cscan *c, struct host_block *b,
 		uint8_t mac[6];
 
 		if (r && r->gateway == 0 && disc_neigh_lookup(&nt, b->ip[i], r->ifname, mac) &&
-		    disc_results_host(&s->results, b->ip[i], DISC_REASON_ARP, -1, mac, NULL, NULL) ==
-			    DISC_OK &&
+		    disc_results_host(&s->results, b->ip[i], DISC_REASON_ARP, -1, mac, NULL,
+				      NULL) == DISC_OK &&
 		    s->results.n_hosts > before)
 			atomic_fetch_add(&s->hosts_found, 1);
 		if (disc_results_find(&s->results, b->ip[i]))
@@ -358,8 +360,9 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 	enum disc_status st;
 
 	atomic_store(&s->phase, PHASE_PORTS);
-	c.timeout_ns = (uint64_t)(s->cfg.wait_ms > MIN_TIMEOUT_MS ? s->cfg.wait_ms : MIN_TIMEOUT_MS) *
-		       1000000ull;
+	c.timeout_ns =
+		(uint64_t)(s->cfg.wait_ms > MIN_TIMEOUT_MS ? s->cfg.wait_ms : MIN_TIMEOUT_MS) *
+		1000000ull;
 	c.cap = inflight_limit();
 	c.conns = calloc(c.cap, sizeof(*c.conns));
 	c.free_slots = calloc(c.cap, sizeof(*c.free_slots));

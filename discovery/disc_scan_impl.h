@@ -23,7 +23,7 @@
 struct gateway {
 	uint32_t ip;
 	uint8_t mac[6];
-	bool resolved, failed;
+	bool resolved;
 };
 
 /* A block of hosts for the port phase: address and next-hop MAC of each. */
@@ -35,9 +35,9 @@ struct host_block {
 
 /* Where the port phase takes its hosts from. */
 struct host_source {
-	bool from_targets;	  /* walk the shard's target permutation (-Pn, connect, dry run) */
-	struct disc_perm perm;	  /* when from_targets */
-	uint32_t *live;		  /* otherwise: the discovered hosts, sorted; owned */
+	bool from_targets;     /* walk the shard's target permutation (-Pn, connect, dry run) */
+	struct disc_perm perm; /* when from_targets */
+	uint32_t *live;	       /* otherwise: the discovered hosts, sorted; owned */
 	size_t n_live, next_live;
 };
 
@@ -52,7 +52,8 @@ struct disc_scan {
 	struct disc_probe_config probe_cfg;
 	pthread_mutex_t rate_lock; /* guards rate: every sender draws from one bucket */
 	struct disc_rate rate;
-	uint32_t senders; /* threads sending the port scan: one per CPU, up to DISC_SCAN_MAX_SENDERS */
+	uint32_t senders; /* threads sending the port scan: one per CPU, up to DISC_SCAN_MAX_SENDERS
+			   */
 
 	pthread_mutex_t lock; /* guards results and gateways */
 	struct disc_results results;
@@ -62,7 +63,7 @@ struct disc_scan {
 	_Atomic uint64_t sent, replies, planned, unreachable;
 	_Atomic uint64_t hosts_found, ports_found, resets;
 	unsigned sport_offset; /* see port_scan_sport */
-	_Atomic int phase; /* index into phase_names */
+	_Atomic int phase;     /* index into phase_names */
 	_Atomic bool tx_done, rx_stop, failed, interrupted;
 	uint64_t ports_probed; /* per host, for SYN proxy detection */
 	uint64_t drops;

@@ -60,11 +60,10 @@ static enum disc_status grow(struct disc_seen *s, struct disc_error *err)
 	return DISC_OK;
 }
 
-enum disc_status disc_seen_insert(struct disc_seen *s, uint64_t key, uint32_t value,
-				  bool *inserted, uint32_t *value_out, struct disc_error *err)
+enum disc_status disc_seen_insert(struct disc_seen *s, uint64_t key, uint32_t value, bool *inserted,
+				  uint32_t *value_out, struct disc_error *err)
 {
 	struct disc_seen_slot *slot;
-	enum disc_status st;
 
 	if (s->cap) {
 		slot = find(s, key);
@@ -80,7 +79,8 @@ enum disc_status disc_seen_insert(struct disc_seen *s, uint64_t key, uint32_t va
 		return disc_error_set(err, DISC_ERR_RANGE, "more than %u results", DISC_SEEN_MAX);
 	/* Keep the load at most one half: probe sequences stay short. */
 	if ((s->count + 1) * 2 > s->cap) {
-		st = grow(s, err);
+		enum disc_status st = grow(s, err);
+
 		if (st != DISC_OK)
 			return st;
 	}

@@ -49,9 +49,8 @@ enum disc_status disc_value_uint(const char *s, uint64_t min, uint64_t max, cons
 	if (!digits(s, &i, base, &v) || s[i] != '\0')
 		return disc_error_set(err, DISC_ERR_SYNTAX, "%s: \"%s\" is not a number", what, s);
 	if (v < min || v > max)
-		return disc_error_set(err, DISC_ERR_RANGE,
-				      "%s: %s is out of range (%llu to %llu)", what, s,
-				      (unsigned long long)min, (unsigned long long)max);
+		return disc_error_set(err, DISC_ERR_RANGE, "%s: %s is out of range (%llu to %llu)",
+				      what, s, (unsigned long long)min, (unsigned long long)max);
 	*out = v;
 	return DISC_OK;
 }

@@ -142,7 +142,8 @@ static char **nmap_style_args(int argc, char **argv)
 			continue;
 		if (strcmp(argv[i], "--") == 0)
 			end = 1;
-		else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2] && strchr("XNGAS", argv[i][2]))
+		else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2] &&
+			 strchr("XNGAS", argv[i][2]))
 			copy[i] = not_yet; /* nmap's -oX/-oN/...: getopt would read -o X */
 		else if (strcmp(argv[i], "-Pn") == 0)
 			copy[i] = pn;
@@ -218,8 +219,8 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 				return cli_usage(cli, "%s", derr.msg);
 			break;
 		case OPT_RETRIES:
-			if (disc_value_uint(optarg, 0, DISC_SCAN_MAX_RETRIES, "--retries", &o->retries,
-					    &derr))
+			if (disc_value_uint(optarg, 0, DISC_SCAN_MAX_RETRIES, "--retries",
+					    &o->retries, &derr))
 				return cli_usage(cli, "%s", derr.msg);
 			break;
 		case OPT_WAIT:
@@ -322,7 +323,7 @@ static int build_ports(struct cli *cli, struct discover_opts *o, struct disc_por
 static json_t *options_json(const struct discover_opts *o, const struct disc_scan *scan,
 			    bool connect)
 {
-	json_t *opt = json_object(), *arr;
+	json_t *opt = json_object();
 	char shard[32];
 
 	if (!opt)
@@ -342,7 +343,8 @@ static json_t *options_json(const struct discover_opts *o, const struct disc_sca
 	if (scan && disc_scan_iface(scan)[0])
 		json_object_set_new(opt, "iface", json_string(disc_scan_iface(scan)));
 	if (o->n_input_files || o->n_excludes || o->n_exclude_files) {
-		arr = json_array();
+		json_t *arr = json_array();
+
 		for (size_t i = 0; arr && i < o->n_input_files; i++)
 			json_array_append_new(arr, json_string(o->input_files[i]));
 		json_object_set_new(opt, "input_files", arr);
@@ -508,8 +510,8 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		fputs("\r\033[K", stderr);
 	disc_scan_get_stats(scan, &st);
 	complete = run_st == DISC_OK && !st.interrupted;
-	if (disc_scan_emit(scan, &w, have_vendors ? &vendors : NULL, &n_hosts, &n_ports,
-			   &n_proxies, &err)) {
+	if (disc_scan_emit(scan, &w, have_vendors ? &vendors : NULL, &n_hosts, &n_ports, &n_proxies,
+			   &err)) {
 		code = cli_fail("writing the output: %s", err.msg);
 		goto out;
 	}
@@ -524,9 +526,11 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 
 		line = disc_obs_scan_end_json(&w, &e, NULL);
 		if (line && o->dry_run)
-			json_object_set_new(line, "probes_built", json_integer((json_int_t)st.sent));
+			json_object_set_new(line, "probes_built",
+					    json_integer((json_int_t)st.sent));
 		if (disc_obs_emit(&w, line, &err) || fflush(out) != 0) {
-			code = cli_fail("writing the output: %s", err.msg[0] ? err.msg : strerror(errno));
+			code = cli_fail("writing the output: %s",
+					err.msg[0] ? err.msg : strerror(errno));
 			goto out;
 		}
 	}

@@ -73,7 +73,7 @@ struct disc_result_port {
 struct disc_results {
 	struct disc_result_host *hosts; /* owned, in order of discovery */
 	size_t n_hosts, cap_hosts;
-	struct disc_seen host_index; /* ip -> index into hosts */
+	struct disc_seen host_index;   /* ip -> index into hosts */
 	struct disc_result_port *open; /* owned, open ports in order of discovery */
 	size_t n_open, cap_open;
 	struct disc_seen answered; /* (ip, port) keys that got any answer */
@@ -89,7 +89,8 @@ void disc_results_release(struct disc_results *r);
  * host was not known before.
  */
 enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum disc_reason reason,
-				   int ttl, const uint8_t *mac, bool *is_new, struct disc_error *err);
+				   int ttl, const uint8_t *mac, bool *is_new,
+				   struct disc_error *err);
 
 /*
  * Records a TCP reply from ip:port: open (SYN-ACK, or a completed connect)

@@ -55,14 +55,14 @@
 #include "disc/targets.h"
 #include "disc/vendor.h"
 
-#define DISC_SCAN_BATCH		64
-#define DISC_SCAN_MAX_SENDERS	4
-#define DISC_SCAN_BLOCK_HOSTS	65536
-#define DISC_SCAN_TICK_MS	50
-#define DISC_SCAN_DEFAULT_RATE	10000
-#define DISC_SCAN_DEFAULT_WAIT	1000 /* ms */
-#define DISC_SCAN_MAX_RETRIES	10
-#define DISC_SCAN_MAX_WAIT	60000 /* ms */
+#define DISC_SCAN_BATCH	       64
+#define DISC_SCAN_MAX_SENDERS  4
+#define DISC_SCAN_BLOCK_HOSTS  65536
+#define DISC_SCAN_TICK_MS      50
+#define DISC_SCAN_DEFAULT_RATE 10000
+#define DISC_SCAN_DEFAULT_WAIT 1000 /* ms */
+#define DISC_SCAN_MAX_RETRIES  10
+#define DISC_SCAN_MAX_WAIT     60000 /* ms */
 /*
  * Raw probes use source ports from here up: above Linux's default ephemeral
  * range (32768-60999), so the kernel owns no socket there and a firewall
@@ -96,10 +96,10 @@ struct disc_scan_config {
 	const uint16_t *ports;		    /* TCP ports to scan; borrowed */
 	size_t n_ports;
 	enum disc_scan_mode mode;
-	const char *iface; /* NULL: the interface of the route to the first target */
-	uint64_t rate;	   /* probes (or connection attempts) per second; 0: unlimited */
-	unsigned retries;  /* extra attempts for unanswered probes */
-	unsigned wait_ms;  /* wait for late replies after the last probe of a phase */
+	const char *iface;	/* NULL: the interface of the route to the first target */
+	uint64_t rate;		/* probes (or connection attempts) per second; 0: unlimited */
+	unsigned retries;	/* extra attempts for unanswered probes */
+	unsigned wait_ms;	/* wait for late replies after the last probe of a phase */
 	uint32_t shard, shards; /* 0-based shard of shards (1 shard: 0/1) */
 	uint64_t seed;		/* the permutation; equal across the shards of one scan */
 	bool skip_discovery;	/* -Pn */

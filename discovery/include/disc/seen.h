@@ -43,8 +43,8 @@ void disc_seen_release(struct disc_seen *s);
  * (the new one, or the one already there). DISC_ERR_NOMEM when growing failed,
  * DISC_ERR_RANGE at DISC_SEEN_MAX entries; s is unchanged then.
  */
-enum disc_status disc_seen_insert(struct disc_seen *s, uint64_t key, uint32_t value,
-				  bool *inserted, uint32_t *value_out, struct disc_error *err);
+enum disc_status disc_seen_insert(struct disc_seen *s, uint64_t key, uint32_t value, bool *inserted,
+				  uint32_t *value_out, struct disc_error *err);
 
 /* Whether key is present; its value in *value_out (may be NULL). */
 bool disc_seen_get(const struct disc_seen *s, uint64_t key, uint32_t *value_out);
