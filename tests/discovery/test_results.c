@@ -25,14 +25,14 @@ static void test_hosts_dedup(void **state)
 	const struct disc_result_host *h;
 
 	disc_results_init(&r);
-	assert_int_equal(disc_results_host(&r, IP(10, 0, 0, 2), DISC_REASON_ARP, -1, mac1, &is_new,
-					   NULL),
-			 DISC_OK);
+	assert_int_equal(
+		disc_results_host(&r, IP(10, 0, 0, 2), DISC_REASON_ARP, -1, mac1, &is_new, NULL),
+		DISC_OK);
 	assert_true(is_new);
 	/* a later echo reply: not new, first reason kept, the TTL filled in */
-	assert_int_equal(disc_results_host(&r, IP(10, 0, 0, 2), DISC_REASON_ECHO, 64, NULL, &is_new,
-					   NULL),
-			 DISC_OK);
+	assert_int_equal(
+		disc_results_host(&r, IP(10, 0, 0, 2), DISC_REASON_ECHO, 64, NULL, &is_new, NULL),
+		DISC_OK);
 	assert_false(is_new);
 	h = disc_results_find(&r, IP(10, 0, 0, 2));
 	assert_non_null(h);
@@ -178,8 +178,8 @@ static void test_emit_syn_proxy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hosts_dedup),	  cmocka_unit_test(test_ports_dedup),
-		cmocka_unit_test(test_syn_proxy_rule),	  cmocka_unit_test(test_emit_sorted),
+		cmocka_unit_test(test_hosts_dedup),    cmocka_unit_test(test_ports_dedup),
+		cmocka_unit_test(test_syn_proxy_rule), cmocka_unit_test(test_emit_sorted),
 		cmocka_unit_test(test_emit_syn_proxy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,7 +111,8 @@ static void test_malformed(void **state)
 		"Iface\tDestination\n eth0 000112C6 00000000\n",
 		"h\neth0\tZZ0112C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
 		"h\neth0\t000112C6\t00000000\t0001\t0\t0\t-1\t00FFFFFF\t0\t0\t0\n",
-		"h\neth0\t000112C6\t00000000\t0001\t0\t0\t0\t00FF00FF\t0\t0\t0\n", /* not a prefix */
+		"h\neth0\t000112C6\t00000000\t0001\t0\t0\t0\t00FF00FF\t0\t0\t0\n",  /* not a prefix
+										     */
 		"h\neth0\t000112C6\t00000000\t0001\t0\t0\t0\t1FFFFFFFF\t0\t0\t0\n", /* 9 digits */
 		"h\naveryveryverylongname0\t000112C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
 	};
@@ -191,12 +192,9 @@ static void test_truncations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lab_routes),
-		cmocka_unit_test(test_longest_prefix_and_metric),
-		cmocka_unit_test(test_neighbours),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_edges),
-		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_lab_routes), cmocka_unit_test(test_longest_prefix_and_metric),
+		cmocka_unit_test(test_neighbours), cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_edges),	   cmocka_unit_test(test_truncations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,8 +27,17 @@ static void test_uint(void **state)
 
 static void test_uint_rejects(void **state)
 {
-	static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1k", "0x", "0xg", "1.0",
-					  "18446744073709551616", "99999999999999999999999"};
+	static const char *const bad[] = {"",
+					  "-1",
+					  "+1",
+					  " 1",
+					  "1 ",
+					  "1k",
+					  "0x",
+					  "0xg",
+					  "1.0",
+					  "18446744073709551616",
+					  "99999999999999999999999"};
 	struct disc_error err = {0};
 	uint64_t v = 7;
 
@@ -48,9 +57,8 @@ static void test_ms(void **state)
 	static const struct {
 		const char *in;
 		uint64_t ms;
-	} ok[] = {{"0", 0},	  {"1", 1000},	  {"2s", 2000},	   {"0.5", 500},
-		  {"0.25", 250},  {"1.125", 1125}, {"250ms", 250}, {"0ms", 0},
-		  {"60", 60000}, {"59.999", 59999}};
+	} ok[] = {{"0", 0},	   {"1", 1000},	   {"2s", 2000}, {"0.5", 500},	{"0.25", 250},
+		  {"1.125", 1125}, {"250ms", 250}, {"0ms", 0},	 {"60", 60000}, {"59.999", 59999}};
 	struct disc_error err = {0};
 	uint64_t v;
 
@@ -63,8 +71,8 @@ static void test_ms(void **state)
 
 static void test_ms_rejects(void **state)
 {
-	static const char *const bad[] = {"",	   ".5",  "1.",	  "0.1234", "1m", "1 s", "-1",
-					  "1.5ms", "1e3", "ms",	  "s",	    "1ss"};
+	static const char *const bad[] = {"",	".5",	 "1.",	"0.1234", "1m", "1 s",
+					  "-1", "1.5ms", "1e3", "ms",	  "s",	"1ss"};
 	struct disc_error err = {0};
 	uint64_t v;
 
