@@ -280,7 +280,8 @@ enum disc_status disc_obs_emit(struct disc_obs_writer *w, json_t *obj, struct di
 		return disc_error_set(
 			err, DISC_ERR_NOMEM,
 			"could not build observation (out of memory or missing field)");
-	rc = json_dumpf(obj, w->out, JSON_COMPACT);
+	/* 15 significant digits: enough for any value we write, and 2.346 stays "2.346". */
+	rc = json_dumpf(obj, w->out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(obj);
 	if (rc != 0 || fputc('\n', w->out) == EOF || ferror(w->out))
 		return disc_error_set(err, DISC_ERR_IO, "cannot write observation line");

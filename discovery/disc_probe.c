@@ -108,6 +108,26 @@ static void tcp_ack_make(uint8_t *f, const struct disc_probe_config *cfg,
 	patch_tcp(tcp, TCP_ACK_LEN, cfg, t);
 }
 
+static void tcp_rst_prepare(uint8_t *f, const struct disc_probe_config *cfg)
+{
+	uint8_t *tcp = f + ETH_LEN + IP_LEN;
+
+	write_eth(f, cfg->dst_mac, cfg->src_mac, ETHERTYPE_IPV4);
+	write_ipv4(f + ETH_LEN, cfg, 6, TCP_ACK_LEN);
+	write_tcp(tcp, cfg, 0x04, TCP_ACK_LEN);
+	disc_put_be16(tcp + 14, 0); /* a RST advertises no window */
+}
+
+static void tcp_rst_make(uint8_t *f, const struct disc_probe_config *cfg,
+			 const struct disc_probe_target *t)
+{
+	uint8_t *ip = f + ETH_LEN, *tcp = ip + IP_LEN;
+
+	patch_ipv4(ip, t);
+	disc_put_be32(tcp + 4, t->seq);
+	patch_tcp(tcp, TCP_ACK_LEN, cfg, t);
+}
+
 static void icmp_prepare(uint8_t *f, const struct disc_probe_config *cfg, uint8_t type, size_t len)
 {
 	uint8_t *icmp = f + ETH_LEN + IP_LEN;
@@ -204,6 +224,16 @@ static const struct disc_probe_module tcp_ack = {
 	.make = tcp_ack_make,
 };
 
+/* A RST answers nothing back: no filter. */
+static const struct disc_probe_module tcp_rst = {
+	.name = "tcp_rst",
+	.frame_len = ETH_LEN + IP_LEN + TCP_ACK_LEN,
+	.bpf_filter = NULL,
+	.snaplen = 0,
+	.prepare = tcp_rst_prepare,
+	.make = tcp_rst_make,
+};
+
 static const struct disc_probe_module icmp_echo = {
 	.name = "icmp_echo",
 	.frame_len = ETH_LEN + IP_LEN + ICMP_ECHO_LEN,
@@ -232,7 +262,7 @@ static const struct disc_probe_module arp_request = {
 };
 
 const struct disc_probe_module *const disc_probe_modules[] = {
-	&tcp_syn, &tcp_ack, &icmp_echo, &icmp_timestamp, &arp_request, NULL,
+	&tcp_syn, &tcp_ack, &tcp_rst, &icmp_echo, &icmp_timestamp, &arp_request, NULL,
 };
 
 const struct disc_probe_module *disc_probe_find(const char *name)

@@ -43,6 +43,7 @@ static const struct command commands[] = {
 	{"scans", cmd_scans, usage_scans},
 	{"source list", cmd_source_list, usage_source_list},
 	{"source set", cmd_source_set, usage_source_set},
+	{"discover", cmd_discover, usage_discover},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -53,6 +54,7 @@ static const char USAGE_MAIN[] =
 	"\n"
 	"Commands:\n"
 	"  init                      create or migrate the CMDB schema\n"
+	"  discover TARGET...        find hosts and services; write observations\n"
 	"  db status|start|stop      the embedded PostgreSQL server\n"
 	"  type list|show|add        CI types\n"
 	"  ci add|list|show|set|retire|history|why\n"

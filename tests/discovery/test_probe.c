@@ -71,8 +71,10 @@ static void build_and_parse(const char *name, const struct disc_probe_target *t,
 
 	assert_non_null(m);
 	assert_true(m->frame_len <= DISC_PROBE_MAX_FRAME);
-	assert_non_null(m->bpf_filter);
-	assert_true(m->snaplen >= 64);
+	if (strcmp(name, "tcp_rst") != 0) {
+		assert_non_null(m->bpf_filter);
+		assert_true(m->snaplen >= 64);
+	}
 	m->prepare(f, &cfg);
 	m->make(f, &cfg, t);
 	if (disc_frame_parse(f, m->frame_len, DISC_LINK_ETHERNET, out, &err) != DISC_OK)
@@ -184,7 +186,32 @@ static void test_lookup(void **state)
 	for (; disc_probe_modules[n]; n++)
 		assert_ptr_equal(disc_probe_find(disc_probe_modules[n]->name),
 				 disc_probe_modules[n]);
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
+}
+
+/* The RST that ends a half-open connection: exactly the sequence number given, no ACK. */
+static void test_tcp_rst(void **state)
+{
+	uint8_t f[DISC_PROBE_MAX_FRAME];
+	struct disc_frame p;
+	struct disc_probe_target t = {
+		.dst_ip = IP(10, 0, 0, 9),
+		.dst_port = 443,
+		.src_port = 61001,
+		.seq = 0xdeadbeef,
+		.ip_id = 7,
+	};
+
+	build_and_parse("tcp_rst", &t, &p, f);
+	assert_int_equal(p.l4, DISC_L4_TCP);
+	assert_int_equal(p.tcp.flags, DISC_TCP_RST);
+	assert_int_equal(p.tcp.seq, 0xdeadbeef);
+	assert_int_equal(p.tcp.ack, 0);
+	assert_int_equal(p.tcp.window, 0);
+	assert_int_equal(p.tcp.src_port, 61001);
+	assert_int_equal(p.tcp.dst_port, 443);
+	assert_true(p.ip.checksum_ok);
+	assert_int_equal(disc_cksum_l4(cfg.src_ip, t.dst_ip, 6, f + 14 + 20, 20), 0);
 }
 
 int main(void)
@@ -196,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_icmp_round_trip),
 		cmocka_unit_test(test_arp_request),
 		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_tcp_rst),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

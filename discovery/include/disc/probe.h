@@ -14,6 +14,9 @@
  * Modules: tcp_syn (SYN with an MSS option; the cookie is the sequence
  * number), tcp_ack (bare ACK, host discovery; the cookie is the
  * acknowledgment number, which a RST reply echoes as its sequence number),
+ * tcp_rst (bare RST with seq as its sequence number: ends the half-open
+ * connection a SYN-ACK to our SYN started; expects no reply, so its filter
+ * is NULL),
  * icmp_echo and icmp_timestamp (the cookie's high half is the identifier, the
  * low half the sequence number), arp_request (broadcast who-has; no cookie).
  */
@@ -50,8 +53,8 @@ struct disc_probe_target {
 struct disc_probe_module {
 	const char *name;
 	size_t frame_len;	/* bytes of the frame, Ethernet header included */
-	const char *bpf_filter; /* replies of interest, pcap-filter syntax */
-	size_t snaplen;
+	const char *bpf_filter; /* replies of interest, pcap-filter syntax; NULL: none expected */
+	size_t snaplen;		/* 0 when no reply is expected */
 	void (*prepare)(uint8_t *frame, const struct disc_probe_config *cfg);
 	void (*make)(uint8_t *frame, const struct disc_probe_config *cfg,
 		     const struct disc_probe_target *t);

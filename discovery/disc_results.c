@@ -1,0 +1,285 @@
+/* disc_results: de-duplicated scan results and their output (see disc/results.h). */
+#include "disc/results.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *disc_reason_str(enum disc_reason r)
+{
+	switch (r) {
+	case DISC_REASON_ARP:
+		return "arp-response";
+	case DISC_REASON_ECHO:
+		return "echo-reply";
+	case DISC_REASON_TIMESTAMP:
+		return "timestamp-reply";
+	case DISC_REASON_SYN_ACK:
+		return "syn-ack";
+	case DISC_REASON_RST:
+		return "rst";
+	case DISC_REASON_CONNECT:
+		return "connect";
+	case DISC_REASON_CONN_REFUSED:
+		return "conn-refused";
+	case DISC_REASON_LOCALHOST:
+		return "localhost-response";
+	case DISC_REASON_NONE:
+		break;
+	}
+	return NULL;
+}
+
+static uint64_t port_key(uint32_t ip, uint16_t port)
+{
+	return (uint64_t)ip << 16 | port;
+}
+
+void disc_results_init(struct disc_results *r)
+{
+	memset(r, 0, sizeof(*r));
+	disc_seen_init(&r->host_index);
+	disc_seen_init(&r->answered);
+}
+
+void disc_results_release(struct disc_results *r)
+{
+	free(r->hosts);
+	free(r->open);
+	disc_seen_release(&r->host_index);
+	disc_seen_release(&r->answered);
+	disc_results_init(r);
+}
+
+/* Makes room for one more element; the caps keep indices within uint32_t. */
+static bool reserve(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return true;
+	if (n >= DISC_SEEN_MAX)
+		return false;
+	ncap = *cap ? *cap * 2 : 64;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum disc_reason reason,
+				   int ttl, const uint8_t *mac, bool *is_new,
+				   struct disc_error *err)
+{
+	struct disc_result_host *h;
+	uint32_t idx;
+	bool inserted;
+	enum disc_status st;
+
+	if (is_new)
+		*is_new = false;
+	if (disc_seen_get(&r->host_index, ip, &idx)) {
+		h = &r->hosts[idx];
+		if (mac && !h->has_mac) {
+			memcpy(h->mac, mac, 6);
+			h->has_mac = true;
+		}
+		if (h->ttl < 0 && ttl >= 0)
+			h->ttl = ttl;
+		return DISC_OK;
+	}
+	/* Room in the array first, so a failed insert leaves both tables consistent. */
+	if (!reserve((void **)&r->hosts, &r->cap_hosts, r->n_hosts, sizeof(*r->hosts)))
+		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for host results");
+	st = disc_seen_insert(&r->host_index, ip, (uint32_t)r->n_hosts, &inserted, NULL, err);
+	if (st != DISC_OK)
+		return st;
+	h = &r->hosts[r->n_hosts++];
+	memset(h, 0, sizeof(*h));
+	h->ip = ip;
+	clock_gettime(CLOCK_REALTIME, &h->seen);
+	h->ttl = ttl;
+	h->reason = reason;
+	if (mac) {
+		memcpy(h->mac, mac, 6);
+		h->has_mac = true;
+	}
+	if (is_new)
+		*is_new = true;
+	return DISC_OK;
+}
+
+enum disc_status disc_results_port(struct disc_results *r, uint32_t ip, uint16_t port, bool open,
+				   enum disc_reason reason, int ttl, bool *is_new,
+				   struct disc_error *err)
+{
+	uint32_t idx;
+	bool inserted;
+	enum disc_status st;
+
+	if (is_new)
+		*is_new = false;
+	if (disc_seen_get(&r->answered, port_key(ip, port), NULL))
+		return DISC_OK;
+	if (open && !reserve((void **)&r->open, &r->cap_open, r->n_open, sizeof(*r->open)))
+		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for port results");
+	st = disc_results_host(r, ip, reason, ttl, NULL, NULL, err);
+	if (st != DISC_OK)
+		return st;
+	st = disc_seen_insert(&r->answered, port_key(ip, port), 0, &inserted, NULL, err);
+	if (st != DISC_OK)
+		return st;
+	disc_seen_get(&r->host_index, ip, &idx);
+	if (open) {
+		r->open[r->n_open].ip = ip;
+		r->open[r->n_open].port = port;
+		r->open[r->n_open].reason = reason;
+		clock_gettime(CLOCK_REALTIME, &r->open[r->n_open].seen);
+		r->n_open++;
+		r->hosts[idx].open++;
+	} else {
+		r->hosts[idx].closed++;
+	}
+	if (is_new)
+		*is_new = true;
+	return DISC_OK;
+}
+
+bool disc_results_answered(const struct disc_results *r, uint32_t ip, uint16_t port)
+{
+	return disc_seen_get(&r->answered, port_key(ip, port), NULL);
+}
+
+const struct disc_result_host *disc_results_find(const struct disc_results *r, uint32_t ip)
+{
+	uint32_t idx;
+
+	return disc_seen_get(&r->host_index, ip, &idx) ? &r->hosts[idx] : NULL;
+}
+
+bool disc_results_is_syn_proxy(uint32_t open, uint64_t probed)
+{
+	return probed >= DISC_SYN_PROXY_MIN_PORTS &&
+	       (uint64_t)open * 100 >= probed * DISC_SYN_PROXY_PERCENT;
+}
+
+static int cmp_host(const void *a, const void *b)
+{
+	uint32_t x = ((const struct disc_result_host *)a)->ip;
+	uint32_t y = ((const struct disc_result_host *)b)->ip;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_port(const void *a, const void *b)
+{
+	const struct disc_result_port *x = a, *y = b;
+
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+static enum disc_status emit_host(struct disc_obs_writer *w, const struct disc_result_host *h,
+				  const struct disc_results_emit_opts *o, bool proxy,
+				  struct disc_error *err)
+{
+	struct disc_vendor_match vm = {0};
+	struct disc_obs_host oh = {
+		.ip = h->ip,
+		.ttl = h->ttl,
+		.reason = disc_reason_str(h->reason),
+		.os_confidence = -1,
+	};
+	json_t *obj;
+
+	if (h->has_mac) {
+		oh.mac = h->mac;
+		if (o->vendors)
+			disc_vendor_lookup(o->vendors, h->mac, &vm);
+		else
+			vm.local = (h->mac[0] & 0x02) != 0;
+		oh.vendor = vm.name;
+		oh.mac_local = vm.local;
+	}
+	if (o->targets)
+		oh.hostname = disc_targets_hostname(o->targets, h->ip);
+	obj = disc_obs_host_json(w, &oh, &h->seen);
+	if (obj && proxy &&
+	    (json_object_set_new(obj, "syn_proxy", json_true()) != 0 ||
+	     json_object_set_new(obj, "open_ports_suppressed", json_integer(h->open)) != 0)) {
+		json_decref(obj);
+		obj = NULL;
+	}
+	return disc_obs_emit(w, obj, err);
+}
+
+enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs_writer *w,
+				   const struct disc_results_emit_opts *opts, size_t *n_hosts,
+				   size_t *n_ports, size_t *n_proxies, struct disc_error *err)
+{
+	struct disc_result_host *hosts = NULL;
+	struct disc_result_port *ports = NULL;
+	size_t hosts_out = 0, ports_out = 0, proxies = 0, pi = 0;
+	enum disc_status st = DISC_OK;
+
+	/* Sort copies: the tables stay valid for later lookups. */
+	if (r->n_hosts) {
+		hosts = malloc(r->n_hosts * sizeof(*hosts));
+		if (!hosts) {
+			st = disc_error_set(err, DISC_ERR_NOMEM, "out of memory sorting results");
+			goto out;
+		}
+		memcpy(hosts, r->hosts, r->n_hosts * sizeof(*hosts));
+		qsort(hosts, r->n_hosts, sizeof(*hosts), cmp_host);
+	}
+	if (r->n_open) {
+		ports = malloc(r->n_open * sizeof(*ports));
+		if (!ports) {
+			st = disc_error_set(err, DISC_ERR_NOMEM, "out of memory sorting results");
+			goto out;
+		}
+		memcpy(ports, r->open, r->n_open * sizeof(*ports));
+		qsort(ports, r->n_open, sizeof(*ports), cmp_port);
+	}
+	for (size_t i = 0; i < r->n_hosts; i++) {
+		const struct disc_result_host *h = &hosts[i];
+		bool proxy = disc_results_is_syn_proxy(h->open, opts->ports_probed);
+
+		st = emit_host(w, h, opts, proxy, err);
+		if (st != DISC_OK)
+			goto out;
+		hosts_out++;
+		proxies += proxy;
+		while (pi < r->n_open && ports[pi].ip < h->ip)
+			pi++;
+		for (; pi < r->n_open && ports[pi].ip == h->ip; pi++) {
+			struct disc_obs_port op = {
+				.ip = h->ip,
+				.proto = opts->proto ? opts->proto : "tcp",
+				.port = ports[pi].port,
+				.state = "open",
+				.reason = disc_reason_str(ports[pi].reason),
+			};
+
+			if (proxy)
+				continue;
+			st = disc_obs_emit(w, disc_obs_port_json(w, &op, &ports[pi].seen), err);
+			if (st != DISC_OK)
+				goto out;
+			ports_out++;
+		}
+	}
+out:
+	free(hosts);
+	free(ports);
+	if (n_hosts)
+		*n_hosts = hosts_out;
+	if (n_ports)
+		*n_ports = ports_out;
+	if (n_proxies)
+		*n_proxies = proxies;
+	return st;
+}

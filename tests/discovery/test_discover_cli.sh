@@ -1,0 +1,63 @@
+# cmdb discover without a network: option parsing, usage errors (exit 2),
+# failures (exit 1) and dry runs (exit 0, nothing sent: a dry run opens no
+# socket). Every target is in 127.0.0.0/8, and every command that could scan
+# is a --dry-run or fails before a socket is opened.
+. "$(dirname "$0")/../cli/lib.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "$out" "$err"' EXIT
+
+# usage errors
+expect 2 discover;                                  expect_err "no targets"
+expect 2 discover --dry-run;                        expect_err "no targets"
+expect 2 discover --dry-run -p 80 --top-ports 10 127.0.0.1; expect_err "exclude each other"
+expect 2 discover --dry-run --rate 0 127.0.0.1;     expect_err "out of range"
+expect 2 discover --dry-run --rate 1k 127.0.0.1;    expect_err "not a number"
+expect 2 discover --dry-run --retries 11 127.0.0.1
+expect 2 discover --dry-run --wait 61 127.0.0.1
+expect 2 discover --dry-run --wait 0.1234 127.0.0.1; expect_err "not a duration"
+expect 2 discover --dry-run --shard 2/2 127.0.0.1;  expect_err "needs --seed"
+expect 2 discover --dry-run --shard 3/2 --seed 1 127.0.0.1
+expect 2 discover --dry-run -p U:53 127.0.0.1;      expect_err "UDP"
+expect 2 discover --dry-run -p 99999 127.0.0.1
+expect 2 discover --dry-run -p 80 127.0.0.300;      expect_err "127.0.0.300"
+expect 2 discover --dry-run --bogus 127.0.0.1
+expect 2 discover --dry-run --exclude 127.0.0.1-0 127.0.0.1
+expect 2 discover --dry-run -i '' 127.0.0.1
+expect 2 discover --dry-run -p 80 -- -Pn;           expect_err "-Pn"
+expect 2 discover --dry-run -p 80 -oX "$tmp/x.xml" 127.0.0.1; expect_err "not implemented"
+if [ -e X ] || [ -e "$tmp/x.xml" ]; then bad "-oX wrote a file"; else ok; fi
+expect_no_out .
+# failures
+expect 1 discover --dry-run -iL "$tmp/missing.txt"; expect_err "missing.txt"
+expect 1 discover --dry-run -p 80 127.0.0.1 --exclude 127.0.0.0/8; expect_err "no targets left"
+expect 1 discover --dry-run -p 80 127.0.0.1 -o "$tmp/no/such/dir/out"; expect_err "cannot write"
+# help
+expect 0 help discover;                             expect_out "^Usage: cmdb discover TARGET"
+expect 0 discover --help;                           expect_out "--dry-run"
+
+# dry runs: first line scan, last line scan_end, nothing sent
+line() { sed -n "$1p" "$out"; }
+expect 0 discover --dry-run -q -p 22,80 127.0.0.0/30 --seed 5
+expect_eq "$(wc -l <"$out" | tr -d ' ')" 2 "a dry run writes two lines"
+expect_out '^\{"v":1,"kind":"scan",.*"targets":\["127.0.0.0/30"\],"ports":"22,80"'
+expect_out '"seed":"5"'
+expect_out '"dry_run":true'
+expect_out '"kind":"scan_end",.*"complete":true,"probes_sent":0,'
+expect_out '"probes_built":[1-9][0-9]*'
+built=$(grep -o '"probes_built":[0-9]*' "$out")
+expect 0 discover --dry-run -q -p 22,80 127.0.0.0/30 --seed 5
+expect_eq "$(grep -o '"probes_built":[0-9]*' "$out")" "$built" "the same scan builds the same probes"
+expect_err_lines 0
+# -Pn, -iL, --top-ports, -o
+printf '# targets\n127.0.0.1 127.0.0.2\n127.0.0.3\n' >"$tmp/targets.txt"
+expect 0 discover --dry-run -q -Pn -iL "$tmp/targets.txt" --top-ports 10 -o "$tmp/obs.ndjson"
+expect_no_out .
+if grep -q '"host_discovery":false' "$tmp/obs.ndjson"; then ok; else bad "-Pn not in the options"; fi
+if grep -q '"ports":"top:10"' "$tmp/obs.ndjson"; then ok; else bad "--top-ports not in the scan line"; fi
+if grep -q '"input_files":\[".*targets.txt"\]' "$tmp/obs.ndjson"; then ok; else bad "-iL file not in the options"; fi
+if grep -q '"kind":"scan_end"' "$tmp/obs.ndjson"; then ok; else bad "no scan_end in -o file"; fi
+# the summary goes to stderr, not into the observations
+expect 0 discover --dry-run -p 80 127.0.0.1
+expect_err "probes built \(none sent\)"
+expect_no_out "probes built"
+finish

@@ -1,0 +1,580 @@
+/*
+ * cmdb discover: find hosts and open TCP ports and write them as observation
+ * lines (docs/observations.md). Needs no database.
+ *
+ * The work is libdisc's (disc/scan.h); this file turns options into a scan
+ * configuration, opens the output, drops privileges once the raw sockets are
+ * open, reports progress on a terminal, and writes the first (scan) and last
+ * (scan_end) lines around what the engine found.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "disc/obs.h"
+#include "disc/perm.h"
+#include "disc/ports.h"
+#include "disc/priv.h"
+#include "disc/random.h"
+#include "disc/rate.h"
+#include "disc/route.h"
+#include "disc/scan.h"
+#include "disc/targets.h"
+#include "disc/value.h"
+#include "disc/vendor.h"
+
+const char usage_discover[] =
+	"Usage: cmdb discover TARGET... [-p PORTS | --top-ports N] [-iL FILE]\n"
+	"                     [--exclude LIST] [--excludefile FILE] [-Pn] [--rate PPS]\n"
+	"                     [--retries N] [--wait SECONDS] [-i IFACE] [--shard I/N]\n"
+	"                     [--seed N] [--connect] [--dry-run] [-o FILE] [--quiet]\n"
+	"\n"
+	"Finds live hosts and open TCP ports and writes what it saw as observations,\n"
+	"one JSON object per line (docs/observations.md): a scan line, then each host\n"
+	"followed by its open ports, then a scan_end line. Needs no database.\n"
+	"\n"
+	"Host discovery sends ARP requests to targets on a directly attached network\n"
+	"and ICMP echo, ICMP timestamp, TCP SYN to 443 and TCP ACK to 80 to routed\n"
+	"ones; live hosts then get a TCP SYN scan from raw sockets (needs root or\n"
+	"CAP_NET_RAW; every privilege is dropped once the sockets are open). Without\n"
+	"that privilege, or with --connect, ports are tried with connect() instead.\n"
+	"A host that answers SYN-ACK on nearly every port is reported once, as a SYN\n"
+	"proxy (\"syn_proxy\": true), not as thousands of open ports.\n"
+	"\n"
+	"Targets: addresses, CIDR blocks (10.0.0.0/24), per-octet ranges\n"
+	"(10.0.0-3.1-20) and hostnames (resolved once).\n"
+	"  -iL FILE            read targets from FILE (- for standard input)\n"
+	"  --exclude LIST      never scan these targets (comma or space separated)\n"
+	"  --excludefile FILE  never scan the targets in FILE; exclusions always win\n"
+	"\n"
+	"Ports (TCP; default: --top-ports 1000):\n"
+	"  -p PORTS            22,80,1000-2000, service names, or - for all 65,536\n"
+	"  --top-ports N       the N most common ports of the project's own list\n"
+	"\n"
+	"Scan:\n"
+	"  -Pn                 skip host discovery: scan every target (on-link ones\n"
+	"                      still need an ARP answer to be reachable); a host is\n"
+	"                      reported only if it answers\n"
+	"  --rate PPS          probes per second, 1-100000000 (default 10000)\n"
+	"  --retries N         extra probes for what got no answer, 0-10 (default 1)\n"
+	"  --wait SECONDS      wait for late replies after each phase, 0-60, e.g. 0.5\n"
+	"                      or 250ms (default 1); the connect timeout with --connect\n"
+	"  -i IFACE            send on IFACE (default: the route to the first target)\n"
+	"  --shard I/N         scan part I of N; shards with the same --seed cover\n"
+	"                      every host once between them (needs --seed)\n"
+	"  --seed N            the random order of probes (default: random)\n"
+	"  --connect           connect() scan: no raw sockets, no privileges needed\n"
+	"  --dry-run           build every probe but open no socket and send nothing\n"
+	"                      (discovery and port probes for every target)\n"
+	"\n"
+	"Output:\n"
+	"  -o FILE             write the observations to FILE instead of stdout\n"
+	"  -q, --quiet         no progress line and no summary on stderr\n"
+	"\n"
+	"Ctrl-C stops the scan, writes what was found and a scan_end line with\n"
+	"\"complete\": false.\n"
+	"\n"
+	"Exit status: 0 when the scan completed, 1 on failure or interruption,\n"
+	"2 on usage errors.\n";
+
+enum {
+	OPT_TOP_PORTS = OPT_FIRST_LOCAL,
+	OPT_IL,
+	OPT_EXCLUDE,
+	OPT_EXCLUDEFILE,
+	OPT_PN,
+	OPT_RATE,
+	OPT_RETRIES,
+	OPT_WAIT,
+	OPT_SHARD,
+	OPT_SEED,
+	OPT_CONNECT,
+	OPT_DRY_RUN,
+	OPT_NOT_YET,
+};
+
+#define MAX_FILES 64
+
+struct discover_opts {
+	const char *ports_spec;
+	uint64_t top_ports;
+	const char *input_files[MAX_FILES];
+	size_t n_input_files;
+	const char *excludes[MAX_FILES];
+	size_t n_excludes;
+	const char *exclude_files[MAX_FILES];
+	size_t n_exclude_files;
+	bool skip_discovery, connect, dry_run, seed_given;
+	uint64_t rate, retries, wait_ms, seed;
+	uint32_t shard, shards;
+	const char *iface, *output;
+	char ports_label[32];
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/*
+ * nmap spells some options as several letters after one dash (-Pn, -iL);
+ * getopt would read them as -P n and -i L. They are rewritten to their long
+ * forms first (up to a "--"), into a copy of argv. Caller frees the copy.
+ */
+static char **nmap_style_args(int argc, char **argv)
+{
+	static char pn[] = "--Pn", il[] = "--iL", not_yet[] = "--output-format-not-implemented";
+	char **copy = calloc((size_t)argc + 1, sizeof(*copy));
+
+	if (!copy)
+		return NULL;
+	for (int i = 0, end = 0; i < argc; i++) {
+		copy[i] = argv[i];
+		if (end || i == 0)
+			continue;
+		if (strcmp(argv[i], "--") == 0)
+			end = 1;
+		else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2] &&
+			 strchr("XNGAS", argv[i][2]))
+			copy[i] = not_yet; /* nmap's -oX/-oN/...: getopt would read -o X */
+		else if (strcmp(argv[i], "-Pn") == 0)
+			copy[i] = pn;
+		else if (strcmp(argv[i], "-iL") == 0)
+			copy[i] = il;
+	}
+	return copy;
+}
+
+static bool add_to(const char **list, size_t *n, const char *v)
+{
+	if (*n >= MAX_FILES)
+		return false;
+	list[(*n)++] = v;
+	return true;
+}
+
+/* Parses the options into *o; returns -1 to go on, or the exit code to end with. */
+static int parse_options(struct cli *cli, int argc, char **argv, struct discover_opts *o)
+{
+	static const struct option local[] = {
+		{"ports", required_argument, NULL, 'p'},
+		{"top-ports", required_argument, NULL, OPT_TOP_PORTS},
+		{"iL", required_argument, NULL, OPT_IL},
+		{"exclude", required_argument, NULL, OPT_EXCLUDE},
+		{"excludefile", required_argument, NULL, OPT_EXCLUDEFILE},
+		{"Pn", no_argument, NULL, OPT_PN},
+		{"rate", required_argument, NULL, OPT_RATE},
+		{"retries", required_argument, NULL, OPT_RETRIES},
+		{"wait", required_argument, NULL, OPT_WAIT},
+		{"iface", required_argument, NULL, 'i'},
+		{"shard", required_argument, NULL, OPT_SHARD},
+		{"seed", required_argument, NULL, OPT_SEED},
+		{"connect", no_argument, NULL, OPT_CONNECT},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"output", required_argument, NULL, 'o'},
+		{"output-format-not-implemented", no_argument, NULL, OPT_NOT_YET},
+		{NULL, 0, NULL, 0},
+	};
+	struct disc_error derr = {0};
+	bool stop, top_given = false;
+	int c;
+
+	while ((c = cli_next_opt(cli, argc, argv, "p:i:o:", local, &stop)) != -1) {
+		switch (c) {
+		case 'p':
+			if (o->ports_spec)
+				return cli_usage(cli, "-p given twice");
+			o->ports_spec = optarg;
+			break;
+		case OPT_TOP_PORTS:
+			if (disc_value_uint(optarg, 1, 65536, "--top-ports", &o->top_ports, &derr))
+				return cli_usage(cli, "%s", derr.msg);
+			top_given = true;
+			break;
+		case OPT_IL:
+			if (!add_to(o->input_files, &o->n_input_files, optarg))
+				return cli_usage(cli, "at most %d -iL files", MAX_FILES);
+			break;
+		case OPT_EXCLUDE:
+			if (!add_to(o->excludes, &o->n_excludes, optarg))
+				return cli_usage(cli, "at most %d --exclude lists", MAX_FILES);
+			break;
+		case OPT_EXCLUDEFILE:
+			if (!add_to(o->exclude_files, &o->n_exclude_files, optarg))
+				return cli_usage(cli, "at most %d --excludefile files", MAX_FILES);
+			break;
+		case OPT_PN:
+			o->skip_discovery = true;
+			break;
+		case OPT_RATE:
+			if (disc_value_uint(optarg, 1, DISC_RATE_MAX, "--rate", &o->rate, &derr))
+				return cli_usage(cli, "%s", derr.msg);
+			break;
+		case OPT_RETRIES:
+			if (disc_value_uint(optarg, 0, DISC_SCAN_MAX_RETRIES, "--retries",
+					    &o->retries, &derr))
+				return cli_usage(cli, "%s", derr.msg);
+			break;
+		case OPT_WAIT:
+			if (disc_value_ms(optarg, DISC_SCAN_MAX_WAIT, "--wait", &o->wait_ms, &derr))
+				return cli_usage(cli, "%s", derr.msg);
+			break;
+		case 'i':
+			if (!*optarg || strlen(optarg) >= DISC_IFNAME_MAX)
+				return cli_usage(cli, "bad interface name \"%s\"", optarg);
+			o->iface = optarg;
+			break;
+		case OPT_SHARD:
+			if (disc_perm_parse_shard(optarg, &o->shard, &o->shards, &derr))
+				return cli_usage(cli, "--shard: %s", derr.msg);
+			break;
+		case OPT_SEED:
+			if (disc_value_uint(optarg, 0, UINT64_MAX, "--seed", &o->seed, &derr))
+				return cli_usage(cli, "%s", derr.msg);
+			o->seed_given = true;
+			break;
+		case OPT_CONNECT:
+			o->connect = true;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_NOT_YET:
+			return cli_usage(cli, "only observation lines are written (-o FILE); "
+					      "-oX and other formats are not implemented yet");
+		default:
+			return cli_usage(cli, NULL);
+		}
+	}
+	if (stop)
+		return cli->exit;
+	if (o->ports_spec && top_given)
+		return cli_usage(cli, "-p and --top-ports exclude each other");
+	if (!o->ports_spec && !top_given)
+		o->top_ports = 1000;
+	if (optind >= argc && o->n_input_files == 0)
+		return cli_usage(cli, "no targets: give addresses, networks or -iL FILE");
+	if (o->shards > 1 && !o->seed_given)
+		return cli_usage(cli, "--shard needs --seed, the same for every shard of the scan");
+	return -1;
+}
+
+/* Targets from the arguments and files, minus exclusions. Returns -1 or an exit code. */
+static int build_targets(struct cli *cli, int argc, char **argv, const struct discover_opts *o,
+			 struct disc_targets *t)
+{
+	struct disc_error err = {0};
+
+	for (int i = optind; i < argc; i++)
+		if (disc_targets_add(t, argv[i], &err))
+			return err.status == DISC_ERR_SYNTAX || err.status == DISC_ERR_RANGE
+				       ? cli_usage(cli, "%s", err.msg)
+				       : cli_fail("%s", err.msg);
+	for (size_t i = 0; i < o->n_input_files; i++)
+		if (disc_targets_add_file(t, o->input_files[i], &err))
+			return cli_fail("%s", err.msg);
+	for (size_t i = 0; i < o->n_excludes; i++)
+		if (disc_targets_exclude(t, o->excludes[i], &err))
+			return err.status == DISC_ERR_SYNTAX || err.status == DISC_ERR_RANGE
+				       ? cli_usage(cli, "--exclude: %s", err.msg)
+				       : cli_fail("--exclude: %s", err.msg);
+	for (size_t i = 0; i < o->n_exclude_files; i++)
+		if (disc_targets_exclude_file(t, o->exclude_files[i], &err))
+			return cli_fail("%s", err.msg);
+	if (disc_targets_finalize(t, &err))
+		return cli_fail("%s", err.msg);
+	if (disc_targets_count(t) == 0)
+		return cli_fail("no targets left after the exclusions");
+	return -1;
+}
+
+static int build_ports(struct cli *cli, struct discover_opts *o, struct disc_ports *p)
+{
+	struct disc_error err = {0};
+
+	if (o->ports_spec) {
+		if (disc_ports_parse(p, o->ports_spec, DISC_PROTO_TCP, &err))
+			return cli_usage(cli, "-p: %s", err.msg);
+		if (p->n_udp)
+			return cli_usage(cli, "-p: UDP ports are not scanned yet; give TCP ports");
+		if (p->n_tcp == 0)
+			return cli_usage(cli, "-p: no TCP ports in \"%s\"", o->ports_spec);
+		return -1;
+	}
+	if (disc_ports_add_top(p, DISC_PROTO_TCP, (unsigned)o->top_ports, &err))
+		return cli_fail("%s", err.msg);
+	snprintf(o->ports_label, sizeof(o->ports_label), "top:%llu",
+		 (unsigned long long)o->top_ports);
+	return -1;
+}
+
+/* The scan line's options: everything that shapes the result, for provenance. */
+static json_t *options_json(const struct discover_opts *o, const struct disc_scan *scan,
+			    bool connect)
+{
+	json_t *opt = json_object();
+	char shard[32];
+
+	if (!opt)
+		return NULL;
+	json_object_set_new(opt, "mode", json_string(connect ? "connect" : "syn"));
+	json_object_set_new(opt, "rate", json_integer((json_int_t)o->rate));
+	json_object_set_new(opt, "retries", json_integer((json_int_t)o->retries));
+	json_object_set_new(opt, "wait", json_real((double)o->wait_ms / 1000.0));
+	snprintf(shard, sizeof(shard), "%u/%u", o->shard + 1, o->shards);
+	json_object_set_new(opt, "shard", json_string(shard));
+	/* As a string: a 64-bit seed does not survive JSON readers that use doubles. */
+	snprintf(shard, sizeof(shard), "%llu", (unsigned long long)o->seed);
+	json_object_set_new(opt, "seed", json_string(shard));
+	json_object_set_new(opt, "host_discovery", json_boolean(!o->skip_discovery));
+	json_object_set_new(opt, "dry_run", json_boolean(o->dry_run));
+	json_object_set_new(opt, "service_detection", json_false());
+	if (scan && disc_scan_iface(scan)[0])
+		json_object_set_new(opt, "iface", json_string(disc_scan_iface(scan)));
+	if (o->n_input_files || o->n_excludes || o->n_exclude_files) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr && i < o->n_input_files; i++)
+			json_array_append_new(arr, json_string(o->input_files[i]));
+		json_object_set_new(opt, "input_files", arr);
+		arr = json_array();
+		for (size_t i = 0; arr && i < o->n_excludes; i++)
+			json_array_append_new(arr, json_string(o->excludes[i]));
+		json_object_set_new(opt, "exclude", arr);
+		arr = json_array();
+		for (size_t i = 0; arr && i < o->n_exclude_files; i++)
+			json_array_append_new(arr, json_string(o->exclude_files[i]));
+		json_object_set_new(opt, "exclude_files", arr);
+	}
+	return opt;
+}
+
+struct progress_ctx {
+	bool shown;
+};
+
+static void show_progress(void *vctx, const struct disc_scan_stats *st)
+{
+	struct progress_ctx *ctx = vctx;
+	double pct = st->planned ? 100.0 * (double)st->sent / (double)st->planned : 0;
+	double eta = st->rate > 0 && st->planned > st->sent
+			     ? (double)(st->planned - st->sent) / st->rate
+			     : 0;
+
+	if (pct > 100)
+		pct = 100;
+	fprintf(stderr, "\r\033[K%s %5.1f%% %.0f pps, %llu hosts, %llu open ports, ETA %.0f s",
+		st->phase, pct, st->rate, (unsigned long long)st->hosts,
+		(unsigned long long)st->open_ports, eta);
+	ctx->shown = true;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* A second Ctrl-C ends the program at once, for a scan that will not stop. */
+	sa.sa_flags = (int)SA_RESETHAND;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
+{
+	struct disc_targets targets;
+	struct disc_ports ports;
+	struct disc_vendor_db vendors;
+	struct disc_error err = {0};
+	struct disc_scan *scan = NULL;
+	struct disc_scan_config cfg;
+	struct disc_obs_writer w;
+	struct disc_scan_stats st;
+	struct progress_ctx pctx = {false};
+	struct timespec started, mono0;
+	char scan_id[DISC_OBS_SCAN_ID_MAX];
+	bool have_vendors = false, connect = o->connect, complete = false;
+	size_t n_hosts = 0, n_ports = 0, n_proxies = 0;
+	FILE *out = stdout;
+	json_t *opts = NULL, *line;
+	enum disc_status run_st;
+	int code;
+
+	disc_targets_init(&targets, 0);
+	disc_ports_init(&ports);
+	disc_vendor_init(&vendors);
+	code = build_targets(cli, argc, argv, o, &targets);
+	if (code < 0)
+		code = build_ports(cli, o, &ports);
+	if (code >= 0)
+		goto out;
+	if (!o->seed_given && disc_random_bytes(&o->seed, sizeof(o->seed), &err)) {
+		code = cli_fail("%s", err.msg);
+		goto out;
+	}
+	if (o->output) {
+		out = fopen(o->output, "w");
+		if (!out) {
+			code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
+			out = stdout;
+			goto out;
+		}
+	}
+	/* Before dropping privileges: the registry files may not be readable afterwards. */
+	have_vendors = disc_vendor_load_dir(&vendors, NULL, NULL) == DISC_OK;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.targets = &targets;
+	cfg.ports = ports.tcp;
+	cfg.n_ports = ports.n_tcp;
+	cfg.mode = connect ? DISC_SCAN_CONNECT : DISC_SCAN_SYN;
+	cfg.iface = o->iface;
+	cfg.rate = o->rate;
+	cfg.retries = (unsigned)o->retries;
+	cfg.wait_ms = (unsigned)o->wait_ms;
+	cfg.shard = o->shard;
+	cfg.shards = o->shards;
+	cfg.seed = o->seed;
+	cfg.skip_discovery = o->skip_discovery;
+	cfg.dry_run = o->dry_run;
+	cfg.stop = &stop_requested;
+	if (!cli->quiet && isatty(STDERR_FILENO)) {
+		cfg.progress = show_progress;
+		cfg.progress_ctx = &pctx;
+		cfg.progress_ms = 1000;
+	}
+	if (disc_scan_open(&scan, &cfg, &err)) {
+		if (err.status != DISC_ERR_UNSUPPORTED || connect || o->dry_run) {
+			code = cli_fail("%s", err.msg);
+			goto out;
+		}
+		cli_note(cli, "cmdb: %s; scanning with connect() instead", err.msg);
+		connect = true;
+		cfg.mode = DISC_SCAN_CONNECT;
+		if (disc_scan_open(&scan, &cfg, &err)) {
+			code = cli_fail("%s", err.msg);
+			goto out;
+		}
+	}
+	if (disc_priv_drop(NULL, &err)) {
+		code = cli_fail("%s", err.msg);
+		goto out;
+	}
+	if (disc_obs_new_scan_id(scan_id, &err)) {
+		code = cli_fail("%s", err.msg);
+		goto out;
+	}
+	disc_obs_writer_init(&w, out, scan_id);
+	opts = options_json(o, scan, connect);
+	clock_gettime(CLOCK_REALTIME, &started);
+	clock_gettime(CLOCK_MONOTONIC, &mono0);
+	{
+		struct disc_obs_scan sl = {
+			.targets = (const char *const *)(argv + optind),
+			.n_targets = (size_t)(argc - optind),
+			.ports = o->ports_spec ? o->ports_spec : o->ports_label,
+			.options = opts,
+			.started = started,
+		};
+
+		if (disc_obs_emit(&w, disc_obs_scan_json(&w, &sl, &started), &err)) {
+			code = cli_fail("writing the output: %s", err.msg);
+			goto out;
+		}
+	}
+	fflush(out);
+	install_signals();
+	run_st = disc_scan_run(scan, &err);
+	if (pctx.shown)
+		fputs("\r\033[K", stderr);
+	disc_scan_get_stats(scan, &st);
+	complete = run_st == DISC_OK && !st.interrupted;
+	if (disc_scan_emit(scan, &w, have_vendors ? &vendors : NULL, &n_hosts, &n_ports, &n_proxies,
+			   &err)) {
+		code = cli_fail("writing the output: %s", err.msg);
+		goto out;
+	}
+	{
+		struct disc_obs_scan_end e = {
+			.complete = complete,
+			.probes_sent = o->dry_run ? 0 : st.sent,
+			.replies = st.replies,
+			.drops = st.drops,
+			.duration = seconds_since(&mono0),
+		};
+
+		line = disc_obs_scan_end_json(&w, &e, NULL);
+		if (line && o->dry_run)
+			json_object_set_new(line, "probes_built",
+					    json_integer((json_int_t)st.sent));
+		if (disc_obs_emit(&w, line, &err) || fflush(out) != 0) {
+			code = cli_fail("writing the output: %s",
+					err.msg[0] ? err.msg : strerror(errno));
+			goto out;
+		}
+	}
+	cli_note(cli,
+		 "cmdb: discover: %llu probes %s, %llu replies, %llu dropped by the capture, "
+		 "%zu hosts up, %zu open ports%s, %.2f s%s",
+		 (unsigned long long)st.sent, o->dry_run ? "built (none sent)" : "sent",
+		 (unsigned long long)st.replies, (unsigned long long)st.drops, n_hosts, n_ports,
+		 n_proxies ? " (SYN proxies left out)" : "", seconds_since(&mono0),
+		 st.unreachable ? "; some targets have no route through the interface" : "");
+	if (run_st != DISC_OK)
+		code = cli_fail("scan failed: %s; the results are incomplete", err.msg);
+	else if (!complete)
+		code = cli_fail("scan interrupted; the results are incomplete");
+	else
+		code = EXIT_OK;
+out:
+	json_decref(opts);
+	disc_scan_free(scan);
+	if (out != stdout && fclose(out) != 0 && code == EXIT_OK)
+		code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
+	disc_vendor_release(&vendors);
+	disc_ports_release(&ports);
+	disc_targets_release(&targets);
+	return cli_finish(code);
+}
+
+int cmd_discover(struct cli *cli, int argc, char **argv)
+{
+	struct discover_opts o = {
+		.rate = DISC_SCAN_DEFAULT_RATE,
+		.retries = 1,
+		.wait_ms = DISC_SCAN_DEFAULT_WAIT,
+		.shard = 0,
+		.shards = 1,
+	};
+	char **args = nmap_style_args(argc, argv);
+	int code;
+
+	if (!args)
+		return cli_fail("out of memory");
+	code = parse_options(cli, argc, args, &o);
+	if (code < 0)
+		code = run(cli, argc, args, &o);
+	free(args);
+	return code;
+}
