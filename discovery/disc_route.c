@@ -1,6 +1,7 @@
 /* disc_route: routing table, neighbour cache and interface addresses (see disc/route.h). */
 #include "disc/route.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <linux/if_packet.h>
@@ -175,6 +176,7 @@ void disc_route_table_init(struct disc_route_table *t)
 void disc_route_table_release(struct disc_route_table *t)
 {
 	free(t->routes);
+	free(t->local);
 	disc_route_table_init(t);
 }
 
@@ -363,6 +365,52 @@ static enum disc_status slurp(const char *path, uint8_t **out, size_t *out_len,
 	return DISC_OK;
 }
 
+bool disc_route_is_local(const struct disc_route_table *t, uint32_t dst)
+{
+	if ((dst >> 24) == 127 || (dst >> 24) == 0)
+		return true;
+	for (size_t i = 0; i < t->n_local; i++)
+		if (t->local[i] == dst)
+			return true;
+	return false;
+}
+
+enum disc_status disc_route_add_local(struct disc_route_table *t, uint32_t ip, struct disc_error *err)
+{
+	if (t->n_local == t->cap_local) {
+		size_t cap = t->cap_local ? t->cap_local * 2 : 8;
+		uint32_t *grown;
+
+		if (cap > DISC_ROUTE_MAX_ENTRIES)
+			return disc_error_set(err, DISC_ERR_RANGE, "more than %d local addresses",
+					      DISC_ROUTE_MAX_ENTRIES);
+		grown = realloc(t->local, cap * sizeof(*grown));
+		if (!grown)
+			return disc_error_set(err, DISC_ERR_NOMEM, "out of memory");
+		t->local = grown;
+		t->cap_local = cap;
+	}
+	t->local[t->n_local++] = ip;
+	return DISC_OK;
+}
+
+/* Every IPv4 address of this machine's interfaces. */
+static enum disc_status load_local(struct disc_route_table *t, struct disc_error *err)
+{
+	struct ifaddrs *ifs, *i;
+	enum disc_status st = DISC_OK;
+
+	if (getifaddrs(&ifs) != 0)
+		return disc_error_set(err, DISC_ERR_IO, "getifaddrs: %s", strerror(errno));
+	for (i = ifs; i && st == DISC_OK; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET)
+			st = disc_route_add_local(
+				t, ntohl(((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr),
+				err);
+	freeifaddrs(ifs);
+	return st;
+}
+
 enum disc_status disc_route_load(struct disc_route_table *t, const char *path,
 				 struct disc_error *err)
 {
@@ -370,8 +418,12 @@ enum disc_status disc_route_load(struct disc_route_table *t, const char *path,
 	size_t len = 0;
 	enum disc_status st;
 
-	if (!path)
+	if (!path) {
 		path = "/proc/net/route";
+		st = load_local(t, err);
+		if (st != DISC_OK)
+			return st;
+	}
 	st = slurp(path, &buf, &len, err);
 	if (st != DISC_OK)
 		return st;
@@ -400,6 +452,9 @@ enum disc_status disc_neigh_load(struct disc_neigh_table *t, const char *path,
 const struct disc_route *disc_route_lookup(const struct disc_route_table *t, uint32_t dst)
 {
 	const struct disc_route *best = NULL;
+
+	if (disc_route_is_local(t, dst))
+		return NULL;
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct disc_route *r = &t->routes[i];

@@ -45,6 +45,35 @@ static void test_lab_routes(void **state)
 	disc_route_table_release(&t);
 }
 
+/* A machine with a default route: loopback and its own addresses must get
+ * no route, or a raw frame for them would leave through the default route's
+ * interface (a bug the first cmdb scan of 127.0.0.1 had). */
+static void test_local_destinations_have_no_route(void **state)
+{
+	static const char text[] =
+		"Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+		"eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+		"eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+	struct disc_route_table t;
+	struct disc_error err = {0};
+
+	disc_route_table_init(&t);
+	if (disc_route_parse(&t, (const uint8_t *)text, sizeof(text) - 1, &err) != DISC_OK)
+		fail_msg("%s", err.msg);
+	assert_non_null(disc_route_lookup(&t, IP(192, 168, 0, 7)));
+	assert_non_null(disc_route_lookup(&t, IP(198, 18, 1, 1))); /* via the default route */
+	assert_null(disc_route_lookup(&t, IP(127, 0, 0, 1)));
+	assert_null(disc_route_lookup(&t, IP(127, 255, 255, 254)));
+	assert_null(disc_route_lookup(&t, IP(0, 0, 0, 0)));
+	assert_true(disc_route_is_local(&t, IP(127, 0, 0, 1)));
+	assert_false(disc_route_is_local(&t, IP(192, 168, 0, 5)));
+	assert_int_equal(disc_route_add_local(&t, IP(192, 168, 0, 5), &err), DISC_OK);
+	assert_true(disc_route_is_local(&t, IP(192, 168, 0, 5)));
+	assert_null(disc_route_lookup(&t, IP(192, 168, 0, 5)));
+	assert_non_null(disc_route_lookup(&t, IP(192, 168, 0, 6)));
+	disc_route_table_release(&t);
+}
+
 static void test_longest_prefix_and_metric(void **state)
 {
 	struct disc_route_table t;
@@ -192,7 +221,8 @@ static void test_truncations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lab_routes), cmocka_unit_test(test_longest_prefix_and_metric),
+		cmocka_unit_test(test_lab_routes), cmocka_unit_test(test_local_destinations_have_no_route),
+		cmocka_unit_test(test_longest_prefix_and_metric),
 		cmocka_unit_test(test_neighbours), cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_edges),	   cmocka_unit_test(test_truncations),
 	};

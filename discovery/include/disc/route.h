@@ -37,6 +37,11 @@ struct disc_route {
 struct disc_route_table {
 	struct disc_route *routes; /* owned */
 	size_t n, cap;
+	/* This machine's own IPv4 addresses (host order; owned): the kernel
+	 * delivers packets to them, and to 127.0.0.0/8, without any network,
+	 * through its `local` routing table that /proc/net/route does not show. */
+	uint32_t *local;
+	size_t n_local, cap_local;
 };
 
 struct disc_neigh {
@@ -90,9 +95,19 @@ enum disc_status disc_neigh_load(struct disc_neigh_table *t, const char *path,
 
 /*
  * The route for dst: longest prefix, then lowest metric, then first listed.
- * NULL when there is none. Borrowed from t.
+ * NULL when there is none, and always for a local destination (see
+ * disc_route_is_local): a frame for it must never be put on a network, where
+ * a default route would otherwise send it. Borrowed from t.
  */
 const struct disc_route *disc_route_lookup(const struct disc_route_table *t, uint32_t dst);
+
+/* Whether dst is delivered inside this machine: 127.0.0.0/8, 0.0.0.0/8, or
+ * one of its own addresses (disc_route_add_local). */
+bool disc_route_is_local(const struct disc_route_table *t, uint32_t dst);
+
+/* Records one of this machine's addresses; disc_route_load (path NULL)
+ * records them all from the interfaces. */
+enum disc_status disc_route_add_local(struct disc_route_table *t, uint32_t ip, struct disc_error *err);
 
 /* The cached MAC of ip on ifname (NULL: any interface); false if not cached. */
 bool disc_neigh_lookup(const struct disc_neigh_table *t, uint32_t ip, const char *ifname,
