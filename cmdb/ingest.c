@@ -754,15 +754,18 @@ cmdb_rc cmdb_ingest_obs(struct cmdb_ingest *in, const json_t *obs, struct cmdb_e
 	return enqueue(in, obs, ++in->next_line, err);
 }
 
-cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *err)
+cmdb_rc cmdb_ingest_stream_tee(struct cmdb_ingest *in, FILE *f, FILE *tee, bool *tee_failed,
+			       struct cmdb_error *err)
 {
 	char *buf = malloc(CMDB_INGEST_LINE_MAX + 1);
 	uint64_t line_no = 0;
 	cmdb_rc rc = CMDB_OK;
 
+	if (tee_failed)
+		*tee_failed = false;
 	if (!buf)
 		return cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
-	while (rc == CMDB_OK) {
+	for (;;) {
 		size_t len = 0, total = 0;
 		bool nul = false;
 		int c;
@@ -772,12 +775,19 @@ cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *e
 			nul |= c == 0;
 			if (len < CMDB_INGEST_LINE_MAX + 1)
 				buf[len++] = (char)c;
+			else if (tee && putc_unlocked(c, tee) == EOF && tee_failed)
+				*tee_failed = true;
 			total++;
 		}
 		if (c == EOF && total == 0)
 			break;
 		line_no++;
-		if (total > CMDB_INGEST_LINE_MAX) {
+		if (tee && total <= CMDB_INGEST_LINE_MAX &&
+		    (fwrite(buf, 1, len, tee) != len || putc_unlocked('\n', tee) == EOF) && tee_failed)
+			*tee_failed = true;
+		if (rc != CMDB_OK) {
+			/* the database failed: keep reading into the spool */
+		} else if (total > CMDB_INGEST_LINE_MAX) {
 			char why[96];
 			in->stats.lines++;
 			snprintf(why, sizeof(why), "line is %zu bytes long; the limit is %d", total, CMDB_INGEST_LINE_MAX);
@@ -790,11 +800,18 @@ cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *e
 		}
 		if (c == EOF)
 			break;
+		if (rc != CMDB_OK && !tee)
+			break;
 	}
 	if (rc == CMDB_OK && ferror(f))
 		rc = cmdb_error_set(err, CMDB_ESYS, "read error after line %" PRIu64 ": %s", line_no, strerror(errno));
 	free(buf);
 	return rc;
+}
+
+cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *err)
+{
+	return cmdb_ingest_stream_tee(in, f, NULL, NULL, err);
 }
 
 cmdb_rc cmdb_ingest_finish(struct cmdb_ingest *in, struct cmdb_ingest_stats *stats, struct cmdb_error *err)

@@ -237,7 +237,7 @@ static enum disc_status open_iface(struct disc_scan *s, struct disc_error *err)
 	uint32_t first = disc_targets_at(s->cfg.targets, 0);
 	const struct disc_route *r = disc_route_lookup(&s->routes, first);
 
-	if (!name && disc_route_is_local(&s->routes, first)) {
+	if (!name && !s->cfg.dry_run && disc_route_is_local(&s->routes, first)) {
 		char ip[16];
 
 		/* the kernel delivers it without a network: a raw frame would leave

@@ -44,6 +44,7 @@ static const struct command commands[] = {
 	{"source list", cmd_source_list, usage_source_list},
 	{"source set", cmd_source_set, usage_source_set},
 	{"discover", cmd_discover, usage_discover},
+	{"scan", cmd_scan, usage_scan},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -54,6 +55,7 @@ static const char USAGE_MAIN[] =
 	"\n"
 	"Commands:\n"
 	"  init                      create or migrate the CMDB schema\n"
+	"  scan TARGET...            discover and record in the CMDB in one go\n"
 	"  discover TARGET...        find hosts and services; write observations\n"
 	"  db status|start|stop      the embedded PostgreSQL server\n"
 	"  type list|show|add        CI types\n"

@@ -45,6 +45,7 @@ DECLARE_COMMAND(cmd_source_list, usage_source_list);
 DECLARE_COMMAND(cmd_source_set, usage_source_set);
 DECLARE_COMMAND(cmd_ci_why, usage_ci_why);
 DECLARE_COMMAND(cmd_discover, usage_discover);
+DECLARE_COMMAND(cmd_scan, usage_scan);
 
 /* Parses a command's options: the command's own long options first, then
  * the common ones. Returns the next option code, -1 at the end; common

@@ -69,6 +69,13 @@ cmdb_rc cmdb_ingest_obs(struct cmdb_ingest *in, const json_t *obs, struct cmdb_e
 #define CMDB_INGEST_LINE_MAX (256 * 1024)
 cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *err);
 
+/* Like cmdb_ingest_stream, and writes every line read to tee as well (a
+ * spool: what was read is never lost, even when the database fails). When
+ * the database fails, reading goes on into the tee to the end of f, and the
+ * database error is returned. *tee_failed is set when writing tee failed. */
+cmdb_rc cmdb_ingest_stream_tee(struct cmdb_ingest *in, FILE *f, FILE *tee, bool *tee_failed,
+			       struct cmdb_error *err);
+
 /* Applies what is buffered and fills stats. The ingest stays open. */
 cmdb_rc cmdb_ingest_finish(struct cmdb_ingest *in, struct cmdb_ingest_stats *stats,
 			   struct cmdb_error *err);
