@@ -2,6 +2,7 @@
  * Shared plumbing of the cmdb command (see cli.h).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,4 +262,24 @@ bool cli_plain_args(struct cli *cli, int argc, char **argv, int min, int max)
 	if (stop)
 		return false;
 	return cli_want_args(cli, argc, argv, min, max);
+}
+
+void cli_ingest_reject(void *ctx, uint64_t line, const char *reason)
+{
+	struct cli_ingest_report *r = ctx;
+
+	/* every rejection counts; the first thousand are named */
+	if (r->reported++ < 1000)
+		fprintf(stderr, "cmdb: %s %" PRIu64 ": rejected: %s\n", r->what ? r->what : "line", line, reason);
+	else if (r->reported == 1001)
+		fprintf(stderr, "cmdb: (further rejections are counted, not listed)\n");
+}
+
+void cli_ingest_change(void *ctx, const char *action, const char *ci_type, const char *name, const char *detail)
+{
+	(void)ctx;
+	if (strcmp(action, "conflict") == 0)
+		fprintf(stderr, "cmdb: conflict: %s %s: %s\n", ci_type, name, detail);
+	else
+		printf("would %s %s %s\n", action, ci_type, name);
 }

@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 #include "cmdb/db.h"
 #include "cmdb/error.h"
@@ -65,5 +66,16 @@ int cli_finish(int code);
 
 /* A value fit for a terminal: control characters shown as \xNN. Caller frees. */
 char *cli_printable(const char *s);
+
+/* Reports what an ingest rejects and reconciliation flags, on stderr (and,
+ * in a dry run, what would change, on stdout): the callbacks of struct
+ * cmdb_ingest_options, with a struct cli_ingest_report as their ctx. */
+struct cli_ingest_report {
+	const char *what; /* "line" unless set: what a rejected number counts */
+	uint64_t reported;
+};
+void cli_ingest_reject(void *ctx, uint64_t line, const char *reason);
+void cli_ingest_change(void *ctx, const char *action, const char *ci_type, const char *name,
+		       const char *detail);
 
 #endif

@@ -54,30 +54,6 @@ const char usage_ci_why[] =
 
 enum { OPT_DRY_RUN = OPT_FIRST_LOCAL, OPT_SOURCE, OPT_BATCH, OPT_PRIORITY, OPT_LIMIT };
 
-struct ingest_ui {
-	uint64_t reported;
-};
-
-static void on_reject(void *ctx, uint64_t line, const char *reason)
-{
-	struct ingest_ui *ui = ctx;
-
-	/* every rejection counts; the first thousand are named */
-	if (ui->reported++ < 1000)
-		fprintf(stderr, "cmdb: line %" PRIu64 ": rejected: %s\n", line, reason);
-	else if (ui->reported == 1001)
-		fprintf(stderr, "cmdb: (further rejections are counted, not listed)\n");
-}
-
-static void on_change(void *ctx, const char *action, const char *type, const char *name, const char *detail)
-{
-	(void)ctx;
-	if (strcmp(action, "conflict") == 0)
-		fprintf(stderr, "cmdb: conflict: %s %s: %s\n", type, name, detail);
-	else
-		printf("would %s %s %s\n", action, type, name);
-}
-
 static bool parse_count(const char *arg, long *out)
 {
 	char *end;
@@ -93,8 +69,8 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
 					     {"source", required_argument, NULL, OPT_SOURCE},
 					     {"batch", required_argument, NULL, OPT_BATCH},
 					     {NULL, 0, NULL, 0}};
-	struct ingest_ui ui = {0};
-	struct cmdb_ingest_options io = {.on_reject = on_reject, .on_change = on_change, .ctx = &ui};
+	struct cli_ingest_report ui = {0};
+	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &ui};
 	struct cmdb_ingest_stats st;
 	struct cmdb_error err = {0};
 	struct cmdb_ingest *in = NULL;
@@ -302,8 +278,8 @@ static int run_import(struct cli *cli, int argc, char **argv, enum import_kind k
 					     {"identity", required_argument, NULL, OPT_IDENTITY},
 					     {NULL, 0, NULL, 0}};
 	static const char *const default_source[] = {"nmap", "masscan", "csv"};
-	struct ingest_ui ui = {0};
-	struct cmdb_ingest_options io = {.on_reject = on_reject, .on_change = on_change, .ctx = &ui,
+	struct cli_ingest_report ui = {0};
+	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &ui,
 					 .source = default_source[kind]};
 	struct cmdb_csv_map map = {0};
 	struct cmdb_import_stats is = {0};

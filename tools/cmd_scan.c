@@ -38,21 +38,6 @@ const char usage_scan[] =
 	"  --source NAME   who made the observations (default discover)\n"
 	"  --db CONNINFO   the CMDB to write to (see cmdb help)\n";
 
-static void note_reject(void *ctx, uint64_t line, const char *reason)
-{
-	(void)ctx;
-	fprintf(stderr, "cmdb: scan output line %" PRIu64 ": rejected: %s\n", line, reason);
-}
-
-static void note_change(void *ctx, const char *action, const char *type, const char *name, const char *detail)
-{
-	(void)ctx;
-	if (strcmp(action, "conflict") == 0)
-		fprintf(stderr, "cmdb: conflict: %s %s: %s\n", type, name, detail);
-	else
-		printf("would %s %s %s\n", action, type, name);
-}
-
 /* A fresh spool file under HOME/spool, 0600; path into buf. */
 static FILE *open_spool(char *buf, size_t len)
 {
@@ -103,7 +88,8 @@ static int split_args(struct cli *cli, int argc, char **argv, char **scan_argv,
 
 int cmd_scan(struct cli *cli, int argc, char **argv)
 {
-	struct cmdb_ingest_options io = {.on_reject = note_reject, .on_change = note_change};
+	struct cli_ingest_report report = {.what = "scan output line"};
+	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &report};
 	struct cmdb_ingest_stats st = {0};
 	struct cmdb_error err = {0};
 	struct cmdb_ingest *in = NULL;
