@@ -30,8 +30,9 @@ static const char SQL_BY_IDENTITY[] =
 	"SELECT i.ci_id FROM cmdb.ci_identity i "
 	"WHERE i.kind = $1 AND i.value = cmdb.identity_normalize($1, $2) AND upper_inf(i.valid)";
 
-/* $1 type, $2 status, $3 attrs, $4 LIKE pattern, $5 as-of, $6 limit.
- * The type filter takes the type's subtypes too. */
+/* $1 type, $2 status, $3 attrs, $4 LIKE pattern, $5 as-of, $6 limit,
+ * $7 stale interval, $8 missing only. The type filter takes the type's
+ * subtypes too. */
 static const char SQL_CI_LIST[] =
 	"WITH RECURSIVE types AS ("
 	"  SELECT name FROM cmdb.ci_type WHERE name = $1"
@@ -44,7 +45,9 @@ static const char SQL_CI_LIST[] =
 	"  AND ($1::text IS NULL OR c.type IN (SELECT name FROM types))"
 	"  AND ($2::text IS NULL OR c.status = $2)"
 	"  AND ($3::jsonb IS NULL OR c.attributes @> $3::jsonb)"
-	"  AND ($4::text IS NULL OR c.name LIKE $4) "
+	"  AND ($4::text IS NULL OR c.name LIKE $4)"
+	"  AND ($7::interval IS NULL OR c.last_seen < now() - $7::interval)"
+	"  AND (NOT $8::boolean OR c.attributes @> '{\"missing\": true}') "
 	"UNION ALL "
 	"SELECT v.ci_id, v.type, v.name, v.status, v.criticality, v.owner, v.description, v.attributes,"
 	"       cmdb.rfc3339(c.created_at), cmdb.rfc3339(lower(v.valid)), cmdb.rfc3339(c.first_seen), NULL "
@@ -53,7 +56,9 @@ static const char SQL_CI_LIST[] =
 	"  AND ($1::text IS NULL OR v.type IN (SELECT name FROM types))"
 	"  AND ($2::text IS NULL OR v.status = $2)"
 	"  AND ($3::jsonb IS NULL OR v.attributes @> $3::jsonb)"
-	"  AND ($4::text IS NULL OR v.name LIKE $4) "
+	"  AND ($4::text IS NULL OR v.name LIKE $4)"
+	"  AND ($7::interval IS NULL OR c.last_seen < cmdb.parse_time($5) - $7::interval)"
+	"  AND (NOT $8::boolean OR v.attributes @> '{\"missing\": true}') "
 	"ORDER BY 1 LIMIT $6::bigint";
 
 /* One CI as a JSON document; $2 NULL for now, else a time. */
@@ -282,7 +287,7 @@ cmdb_rc cmdb_ci_list(struct cmdb_db *db, const struct cmdb_ci_filter *f, struct 
 	char *attrs = cmdb_json_param(f->attrs);
 	char *like = f->name_glob ? glob_to_like(f->name_glob) : NULL;
 	char limit[24];
-	const char *params[6];
+	const char *params[8];
 	PGresult *res;
 	cmdb_rc rc = CMDB_OK;
 
@@ -312,7 +317,23 @@ cmdb_rc cmdb_ci_list(struct cmdb_db *db, const struct cmdb_ci_filter *f, struct 
 	params[3] = like;
 	params[4] = f->as_of;
 	params[5] = limit;
-	res = cmdb_query(db, SQL_CI_LIST, 6, params, PGRES_TUPLES_OK, err);
+	params[6] = f->stale;
+	params[7] = f->missing ? "true" : "false";
+	if (f->stale) {
+		const char *p = f->stale;
+		res = cmdb_query(db, "SELECT $1::interval > '0'::interval", 1, &p, PGRES_TUPLES_OK, NULL);
+		if (!res) {
+			rc = cmdb_error_set(err, CMDB_EINVAL, "invalid --stale duration \"%s\": give e.g. '7 days', '12 hours'",
+					    f->stale);
+			goto out;
+		}
+		if (PQgetvalue(res, 0, 0)[0] != 't')
+			rc = cmdb_error_set(err, CMDB_EINVAL, "--stale needs a positive duration, not \"%s\"", f->stale);
+		PQclear(res);
+		if (rc)
+			goto out;
+	}
+	res = cmdb_query(db, SQL_CI_LIST, 8, params, PGRES_TUPLES_OK, err);
 	if (!res) {
 		rc = err ? err->rc : CMDB_EDB;
 		goto out;

@@ -33,6 +33,8 @@ const char usage_ci_list[] =
 	"  -a, --attr K=V     whose attribute K is V (K:=JSON to match JSON; repeatable)\n"
 	"  -n, --name GLOB    whose name matches GLOB (* and ?)\n"
 	"  --as-of TIME       as they were at TIME ('2026-11-20 14:00', '3 days')\n"
+	"  --stale DURATION   seen, but not for DURATION ('30 days')\n"
+	"  --missing          expected by a complete scan and not seen by it\n"
 	"  -l, --limit N      at most N\n"
 	"  --json, --csv      machine-readable output with every field\n";
 
@@ -70,7 +72,7 @@ const char usage_ci_history[] =
 	"Every recorded change of a CI and its relationships: when, who, what,\n"
 	"old and new value, source and change reference.\n";
 
-enum { OPT_AS_OF = OPT_FIRST_LOCAL, OPT_NAME, OPT_DROP_IDENTITY, OPT_REASON };
+enum { OPT_AS_OF = OPT_FIRST_LOCAL, OPT_NAME, OPT_DROP_IDENTITY, OPT_REASON, OPT_STALE, OPT_MISSING };
 
 /* Resolves argv's CI reference, printing the problem on failure. */
 static bool resolve(struct cmdb_db *db, const char *ref, int64_t *id)
@@ -157,6 +159,7 @@ int cmd_ci_list(struct cli *cli, int argc, char **argv)
 		{"type", required_argument, NULL, 't'}, {"status", required_argument, NULL, 's'},
 		{"attr", required_argument, NULL, 'a'}, {"name", required_argument, NULL, 'n'},
 		{"as-of", required_argument, NULL, OPT_AS_OF}, {"limit", required_argument, NULL, 'l'},
+		{"stale", required_argument, NULL, OPT_STALE}, {"missing", no_argument, NULL, OPT_MISSING},
 		{NULL, 0, NULL, 0}};
 	static const char *const table_cols[] = {"id", "type", "name", "status", "criticality",
 						 "owner", "description", NULL};
@@ -176,6 +179,8 @@ int cmd_ci_list(struct cli *cli, int argc, char **argv)
 		case 'a': code = cli_parse_attr(cli, attrs, optarg); break;
 		case 'n': f.name_glob = optarg; break;
 		case OPT_AS_OF: f.as_of = optarg; break;
+		case OPT_STALE: f.stale = optarg; break;
+		case OPT_MISSING: f.missing = true; break;
 		case 'l':
 			f.limit = strtol(optarg, &end, 10);
 			if (*end || end == optarg || f.limit <= 0)

@@ -85,6 +85,11 @@ python3 "$gen" 15 3 run-c --hour 5 >"$work/c2.ndjson"
 expect 0 ingest "$work/c2.ndjson" --json; expect_out '"missing": 20'
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 20 "addresses and services missing"
 expect_eq "$(sql "SELECT count(*) FROM cmdb.history WHERE field = 'attributes.missing'")" 20 "missing is recorded in history"
+expect 0 ci list --missing --json; expect_eq "$(grep -c '"id"' "$out")" 20 "ci list --missing"
+stale=$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'ip_address' AND last_seen < now() - interval '1 hour'")
+expect 0 ci list --stale '1 hour' --type ip_address --json; expect_eq "$(grep -c '"id"' "$out")" "$stale" "ci list --stale"
+expect 2 ci list --stale; expect 1 ci list --stale soon; expect_err 'invalid --stale duration "soon"'
+expect 1 ci list --stale '-2 days'; expect_err 'positive duration'
 python3 "$gen" 20 3 run-a2 --hour 6 >"$work/a2.ndjson"
 expect 0 ingest "$work/a2.ndjson"   # seen again: no longer missing
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing' AND name LIKE '198.18.0.%'")" 0 "seen again"

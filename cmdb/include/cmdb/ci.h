@@ -8,6 +8,7 @@
 #ifndef CMDB_CI_H
 #define CMDB_CI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -40,6 +41,8 @@ struct cmdb_ci_filter {
 	const json_t *attrs;   /* object the attributes must contain, or NULL; borrowed */
 	const char *name_glob; /* shell glob (* ? and \ escapes), or NULL */
 	const char *as_of;     /* a time (see cmdb.parse_time), or NULL for now */
+	const char *stale;     /* an interval: seen, but not for that long; or NULL */
+	bool missing;          /* only CIs a complete scan expected and did not see */
 	long limit;            /* 0: no limit */
 };
 
