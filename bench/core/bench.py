@@ -138,6 +138,7 @@ def report(out, md_path):
               f"{int(env.get('n_version', 0)):,} CI versions, {int(env.get('n_history', 0)):,} history rows; "
               f"database {env.get('db_size', '?')}.")
     md.append(f"CI types: {env.get('types', '?')}. Hosts' os: {env.get('os_mix', '?')}.")
+    md.append(f"Load average when the reads started: {env.get('loadavg', '?')} (the machine is shared).")
     md.append(f"Read targets: `ci show` host {env.get('show_id', '?')} ({env.get('show_rels', '?')} current "
               f"relationships, changed after the as-of time); `ci history` host {env.get('hot_id', '?')} "
               f"({env.get('hot_history', '?')} history rows); as-of time {env.get('as_of', '?')}, "

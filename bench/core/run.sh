@@ -298,7 +298,10 @@ measure() {
 q() { printf "'%s'" "${1//\'/\'\'}"; }
 attrs=$(q '{"os":"linux"}')
 
-measure floor - - "" -- type list
+env_set loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+# the floor: process start, two connections (the embedded server check and
+# the session), schema check, one query on an 8-row table
+measure floor - - "" -- rel types
 measure show "<20" cmdb/ci.c:SQL_CI_SHOW "$(q "$show"), NULL" -- ci show "$show"
 measure show_as_of "x2:show" cmdb/ci.c:SQL_CI_SHOW "$(q "$show"), $(q "$as_of")" -- ci show "$show" --as-of "$as_of"
 measure show_by_name - cmdb/ci.c:SQL_BY_NAME "$(q "$show_name")" -- ci show "$show_name"
