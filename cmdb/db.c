@@ -147,6 +147,16 @@ static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, b
 		       3, params, err);
 	if (rc)
 		goto fail;
+	/* also where opening a connection can read it in the same round trip as
+	 * the session setup, even before the schema exists */
+	{
+		char comment[96];
+
+		snprintf(comment, sizeof(comment), "COMMENT ON SCHEMA cmdb IS 'cmdb schema version %d'", m->version);
+		rc = cmdb_exec(db, comment, 0, NULL, err);
+		if (rc)
+			goto fail;
+	}
 	rc = cmdb_exec(db, "COMMIT", 0, NULL, err);
 	if (rc)
 		return rc;
@@ -188,9 +198,19 @@ cmdb_rc cmdb_db_migrate(struct cmdb_db *db, int *applied, struct cmdb_error *err
 	return CMDB_OK;
 }
 
-/* Records who is acting, and takes the role the access needs when the
- * login is allowed to. */
-static cmdb_rc set_session(struct cmdb_db *db, const struct cmdb_db_options *opts,
+/* Records who is acting, and takes the role the access needs when the login
+ * is allowed to, in one round trip that also reads the schema version from
+ * the schema's comment (written by each migration; 0 when there is no
+ * schema). */
+static const char SQL_SESSION[] =
+	"SELECT coalesce(substring(obj_description(to_regnamespace('cmdb'), 'pg_namespace')"
+	"                          FROM 'version ([0-9]+)')::integer, 0),"
+	"       set_config('cmdb.os_user', $1, false), set_config('cmdb.source', $2, false),"
+	"       set_config('cmdb.change_ref', $3, false), set_config('TimeZone', 'UTC', false),"
+	"       CASE WHEN $4::text IS NOT NULL AND EXISTS (SELECT FROM pg_roles WHERE rolname = $4)"
+	"                 AND pg_has_role($4, 'MEMBER') THEN set_config('role', $4, false) END";
+
+static cmdb_rc set_session(struct cmdb_db *db, const struct cmdb_db_options *opts, int *version,
 			   struct cmdb_error *err)
 {
 	const char *role = opts->access == CMDB_ACCESS_READ    ? "cmdb_reader"
@@ -198,23 +218,14 @@ static cmdb_rc set_session(struct cmdb_db *db, const struct cmdb_db_options *opt
 							       : NULL;
 	const char *params[4] = {os_user(), opts->source ? opts->source : "cli",
 				 opts->change_ref ? opts->change_ref : "", role};
-	PGresult *res;
-	bool member;
+	PGresult *res = cmdb_query(db, SQL_SESSION, 4, params, PGRES_TUPLES_OK, err);
 
-	res = cmdb_query(db,
-			 "SELECT set_config('cmdb.os_user', $1, false), set_config('cmdb.source', $2, false), "
-			 "set_config('cmdb.change_ref', $3, false), set_config('TimeZone', 'UTC', false), "
-			 "$4::text IS NOT NULL AND EXISTS (SELECT FROM pg_roles WHERE rolname = $4) "
-			 "AND pg_has_role($4, 'MEMBER')",
-			 4, params, PGRES_TUPLES_OK, err);
 	if (!res)
 		return err ? err->rc : CMDB_EDB;
-	member = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+	if (version)
+		*version = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (!member)
-		return CMDB_OK;
-	return cmdb_exec(db, opts->access == CMDB_ACCESS_READ ? "SET ROLE cmdb_reader" : "SET ROLE cmdb_writer",
-			 0, NULL, err);
+	return CMDB_OK;
 }
 
 static void describe_target(struct cmdb_db *db)
@@ -228,13 +239,19 @@ static void describe_target(struct cmdb_db *db)
 			 host && *host ? host : "local socket", PQport(db->conn), user ? user : "?");
 }
 
+static PGconn *connect_to(const char *conninfo, const struct cmdb_db_options *opts)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
+	const char *vals[] = {conninfo, opts->app_name ? opts->app_name : "cmdb", "UTF8", NULL};
+
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 cmdb_rc cmdb_db_open(const struct cmdb_db_options *opts, struct cmdb_db **out,
 		     struct cmdb_error *err)
 {
 	struct cmdb_embedded_status st;
 	const char *conninfo = opts->conninfo;
-	const char *keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
-	const char *vals[4];
 	struct cmdb_db *db;
 	int version;
 	cmdb_rc rc;
@@ -248,17 +265,23 @@ cmdb_rc cmdb_db_open(const struct cmdb_db_options *opts, struct cmdb_db **out,
 		conninfo = env && *env ? env : NULL;
 	}
 	if (!conninfo && !pg_env_configured()) {
-		rc = cmdb_embedded_start(opts->home, &st, err);
+		/* the embedded server usually runs: connect first, start on failure */
+		db->embedded = true;
+		rc = cmdb_embedded_conninfo(opts->home, st.conninfo, sizeof(st.conninfo), err);
 		if (rc)
 			goto fail;
+		db->conn = connect_to(st.conninfo, opts);
+		if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+			PQfinish(db->conn);
+			db->conn = NULL;
+			rc = cmdb_embedded_start(opts->home, &st, err);
+			if (rc)
+				goto fail;
+		}
 		conninfo = st.conninfo;
-		db->embedded = true;
 	}
-	vals[0] = conninfo ? conninfo : "";
-	vals[1] = opts->app_name ? opts->app_name : "cmdb";
-	vals[2] = "UTF8";
-	vals[3] = NULL;
-	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (!db->conn)
+		db->conn = connect_to(conninfo ? conninfo : "", opts);
 	if (!db->conn) {
 		rc = cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
 		goto fail;
@@ -276,17 +299,16 @@ cmdb_rc cmdb_db_open(const struct cmdb_db_options *opts, struct cmdb_db **out,
 	}
 	PQsetNoticeProcessor(db->conn, cmdb_drop_notice, NULL);
 	describe_target(db);
-	if (opts->access == CMDB_ACCESS_OWNER) {
-		rc = set_session(db, opts, err);
-		if (rc)
-			goto fail;
-		*out = db;
-		return CMDB_OK;
-	}
-	rc = cmdb_db_schema_version(db, &version, err);
+	rc = set_session(db, opts, &version, err);
 	if (rc)
 		goto fail;
-	if (version < cmdb_schema_latest()) {
+	if (opts->access != CMDB_ACCESS_OWNER && version < cmdb_schema_latest()) {
+		/* the comment may be missing on a schema migrated by an older cmdb */
+		rc = cmdb_db_schema_version(db, &version, err);
+		if (rc)
+			goto fail;
+	}
+	if (opts->access != CMDB_ACCESS_OWNER && version < cmdb_schema_latest()) {
 		if (!db->embedded || opts->no_migrate) {
 			rc = version == 0
 				     ? cmdb_error_set(err, CMDB_ESCHEMA,
@@ -298,13 +320,15 @@ cmdb_rc cmdb_db_open(const struct cmdb_db_options *opts, struct cmdb_db **out,
 						      db->target, version, cmdb_schema_latest());
 			goto fail;
 		}
-		rc = cmdb_db_migrate(db, NULL, err);
+		/* migrations run with the login's own rights, then the role is taken */
+		rc = cmdb_exec(db, "RESET ROLE", 0, NULL, err);
+		if (rc == CMDB_OK)
+			rc = cmdb_db_migrate(db, NULL, err);
+		if (rc == CMDB_OK)
+			rc = set_session(db, opts, NULL, err);
 		if (rc)
 			goto fail;
 	}
-	rc = set_session(db, opts, err);
-	if (rc)
-		goto fail;
 	*out = db;
 	return CMDB_OK;
 fail:

@@ -354,6 +354,19 @@ static bool server_answers(const struct cmdb_embedded_status *st)
 	return PQping(conninfo) == PQPING_OK;
 }
 
+cmdb_rc cmdb_embedded_conninfo(const char *home, char *buf, size_t len, struct cmdb_error *err)
+{
+	char dir[1024];
+	cmdb_rc rc = cmdb_embedded_home(home, dir, sizeof(dir), err);
+
+	if (rc)
+		return rc;
+	if (strpbrk(dir, "'\\"))
+		return cmdb_error_set(err, CMDB_EINVAL, "the embedded CMDB home \"%s\" contains a quote or backslash", dir);
+	snprintf(buf, len, "host='%s/run' port=5432 user=%s dbname=%s", dir, EMBEDDED_SUPERUSER, EMBEDDED_DATABASE);
+	return CMDB_OK;
+}
+
 cmdb_rc cmdb_embedded_status(const char *home, struct cmdb_embedded_status *st,
 			     struct cmdb_error *err)
 {

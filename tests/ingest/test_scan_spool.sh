@@ -21,10 +21,10 @@ expect 0 scan 127.0.0.1 -p 48311 --wait 0.2
 expect_err '1 CIs created|3 CIs created'
 expect_eq "$(ls "$home/spool" | wc -l)" 0 "no spool left after a good scan"
 
-# about 4 s of scanning at 300 connects a second; the server stops after 1 s
-# (kept to 1,000 ports: connect scans of larger loopback ranges miss ports,
-# a scanner bug recorded on the discovery issue)
-"$CMDB" scan 127.0.0.1 -p 48000-48999 --rate 300 --wait 0.2 >"$out" 2>"$err" &
+# about 5 s of scanning at 5 connects a second; the server stops after 1 s
+# (small and slow: connect scans of large loopback ranges under load can miss
+# ports, a scanner bug recorded on the discovery issue)
+"$CMDB" scan 127.0.0.1 -p 48300-48320 --rate 5 --wait 0.2 >"$out" 2>"$err" &
 scan=$!
 sleep 1
 "$CMDB" db stop -q

@@ -32,6 +32,10 @@ struct cmdb_embedded_status {
 /* Resolves the home directory (home may be NULL for the default). */
 cmdb_rc cmdb_embedded_home(const char *home, char *buf, size_t len, struct cmdb_error *err);
 
+/* The connection string of the embedded server in home, without checking
+ * that it exists or runs (cheap: for connecting first, starting on failure). */
+cmdb_rc cmdb_embedded_conninfo(const char *home, char *buf, size_t len, struct cmdb_error *err);
+
 /* Reports on the cluster without changing anything. */
 cmdb_rc cmdb_embedded_status(const char *home, struct cmdb_embedded_status *st,
 			     struct cmdb_error *err);
