@@ -32,12 +32,12 @@ static const char SQL_BY_IDENTITY[] =
 
 /* $1 type, $2 status, $3 attrs, $4 LIKE pattern, $5 as-of, $6 limit,
  * $7 stale interval, $8 missing only. The type filter takes the type's
- * subtypes too. */
+ * subtypes too. The limit applies to the raw rows in a subquery, so only the
+ * rows kept are formatted. */
 static const char SQL_CI_LIST[] =
 	"WITH RECURSIVE types AS ("
 	"  SELECT name FROM cmdb.ci_type WHERE name = $1"
 	"  UNION SELECT t.name FROM cmdb.ci_type t JOIN types ON t.parent = types.name) "
-	/* the limit applies to the raw rows; only those kept are formatted */
 	"SELECT c.id, c.type, c.name, c.status, c.criticality, c.owner, c.description, c.attributes,"
 	"       cmdb.rfc3339(c.created_at) AS created_at, cmdb.rfc3339(c.updated_at) AS updated_at,"
 	"       cmdb.rfc3339(c.first_seen) AS first_seen, cmdb.rfc3339(c.last_seen) AS last_seen "
@@ -52,16 +52,18 @@ static const char SQL_CI_LIST[] =
 	"      ORDER BY c.id LIMIT $6::bigint) c "
 	"UNION ALL "
 	"SELECT v.ci_id, v.type, v.name, v.status, v.criticality, v.owner, v.description, v.attributes,"
-	"       cmdb.rfc3339(v.created_at), cmdb.rfc3339(lower(v.valid)), cmdb.rfc3339(v.first_seen), NULL "
-	"FROM (SELECT v.*, c.created_at, c.first_seen FROM cmdb.ci_version v JOIN cmdb.ci c ON c.id = v.ci_id"
+	"       cmdb.rfc3339(c.created_at), cmdb.rfc3339(lower(v.valid)), cmdb.rfc3339(c.first_seen), NULL "
+	"FROM (SELECT v.* FROM cmdb.ci_version v"
 	"      WHERE $5::text IS NOT NULL AND v.valid @> (SELECT cmdb.parse_time($5))"
 	"        AND ($1::text IS NULL OR v.type IN (SELECT name FROM types))"
 	"        AND ($2::text IS NULL OR v.status = $2)"
 	"        AND ($3::jsonb IS NULL OR v.attributes @> $3::jsonb)"
 	"        AND ($4::text IS NULL OR v.name LIKE $4)"
-	"        AND ($7::interval IS NULL OR c.last_seen < (SELECT cmdb.parse_time($5)) - $7::interval)"
+	"        AND ($7::interval IS NULL OR EXISTS (SELECT FROM cmdb.ci s WHERE s.id = v.ci_id"
+	"             AND s.last_seen < (SELECT cmdb.parse_time($5)) - $7::interval))"
 	"        AND (NOT $8::boolean OR v.attributes @> '{\"missing\": true}')"
-	"      ORDER BY v.ci_id LIMIT $6::bigint) v "
+	"      ORDER BY v.ci_id LIMIT $6::bigint) v"
+	" JOIN cmdb.ci c ON c.id = v.ci_id "
 	"ORDER BY 1";
 
 /* One CI as a JSON document; $2 NULL for now, else a time. */

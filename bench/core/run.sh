@@ -20,12 +20,10 @@
 #   OUT=DIR          where raw results, plans and the report go (default /tmp/cmdb-bench-core-DATE)
 #   MD=FILE          also write the results as a markdown fragment
 #   KEEP=1           leave the server running at the end (prints how to reach and remove it)
-#   LOAD_WITHOUT_GIST=1  drop the GiST index ci_version_valid_idx for the writes and
-#                    recreate it (same definition) before the reads. A workaround, off by
-#                    default: with the index present, the ci_record trigger's
-#                    "DELETE FROM cmdb.ci_version WHERE ci_id = NEW.id AND valid = tstzrange(now(), NULL)"
-#                    is planned on that index and scans nearly all of it (every current
-#                    version is [t, infinity)), so each CI write costs O(CIs) and the load O(CIs^2).
+#   LOAD_WITHOUT_GIST=1  only for schemas before the set-based trigger rewrite (commit
+#                    4e94d3c), which had a GiST index ci_version_valid_idx that made each
+#                    CI write O(CIs): drops it for the writes, recreates it before the reads.
+#                    The current schema has no such index; leave this off.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -305,8 +303,8 @@ measure floor - - "" -- rel types
 measure show "<20" cmdb/ci.c:SQL_CI_SHOW "$(q "$show"), NULL" -- ci show "$show"
 measure show_as_of "x2:show" cmdb/ci.c:SQL_CI_SHOW "$(q "$show"), $(q "$as_of")" -- ci show "$show" --as-of "$as_of"
 measure show_by_name - cmdb/ci.c:SQL_BY_NAME "$(q "$show_name")" -- ci show "$show_name"
-measure list "<100" cmdb/ci.c:SQL_CI_LIST "'host', NULL, $attrs, NULL, NULL, '50'" -- ci list --type host --attr os=linux --limit 50
-measure list_as_of "x2:list" cmdb/ci.c:SQL_CI_LIST "'host', NULL, $attrs, NULL, $(q "$as_of"), '50'" -- ci list --type host --attr os=linux --limit 50 --as-of "$as_of"
+measure list "<100" cmdb/ci.c:SQL_CI_LIST "'host', NULL, $attrs, NULL, NULL, '50', NULL, 'false'" -- ci list --type host --attr os=linux --limit 50
+measure list_as_of "x2:list" cmdb/ci.c:SQL_CI_LIST "'host', NULL, $attrs, NULL, $(q "$as_of"), '50', NULL, 'false'" -- ci list --type host --attr os=linux --limit 50 --as-of "$as_of"
 measure history "<50" cmdb/ci.c:SQL_CI_HISTORY "$(q "$hot")" -- ci history "$hot"
 measure show_hot_as_of - cmdb/ci.c:SQL_CI_SHOW "$(q "$hot"), $(q "$as_of")" -- ci show "$hot" --as-of "$as_of"
 measure rel_list - cmdb/rel.c:SQL_REL_LIST "$(q "$show"), NULL, NULL" -- rel list "$show"
