@@ -283,3 +283,29 @@ void cli_ingest_change(void *ctx, const char *action, const char *ci_type, const
 	else
 		printf("would %s %s %s\n", action, ci_type, name);
 }
+
+int cli_end_listing(struct cli *cli, struct cmdb_db *db, cmdb_rc rc, struct cmdb_rows *rows,
+		    const char *const *cols, const struct cmdb_error *err)
+{
+	int code = rc ? cli_error(err) : cli_finish(cli_print_rows(cli, rows, cols));
+
+	cmdb_rows_free(rows);
+	cmdb_db_close(db);
+	return code;
+}
+
+int cli_simple_listing(struct cli *cli, int argc, char **argv, cli_fetch_fn fetch, const char *const *cols)
+{
+	struct cmdb_error err = {0};
+	struct cmdb_rows *rows = NULL;
+	struct cmdb_db *db;
+	cmdb_rc rc;
+
+	if (!cli_plain_args(cli, argc, argv, 0, 0))
+		return cli->exit;
+	db = cli_open(cli, CMDB_ACCESS_READ);
+	if (!db)
+		return EXIT_FAIL;
+	rc = fetch(db, &rows, &err);
+	return cli_end_listing(cli, db, rc, rows, cols, &err);
+}

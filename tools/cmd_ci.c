@@ -431,8 +431,8 @@ int cmd_ci_history(struct cli *cli, int argc, char **argv)
 	struct cmdb_error err = {0};
 	struct cmdb_rows *rows = NULL;
 	struct cmdb_db *db;
+	cmdb_rc rc;
 	int64_t id;
-	int code;
 
 	if (!cli_plain_args(cli, argc, argv, 1, 1))
 		return cli->exit;
@@ -443,11 +443,6 @@ int cmd_ci_history(struct cli *cli, int argc, char **argv)
 		cmdb_db_close(db);
 		return EXIT_FAIL;
 	}
-	if (cmdb_ci_history(db, id, &rows, &err))
-		code = cli_error(&err);
-	else
-		code = cli_finish(cli_print_rows(cli, rows, table_cols));
-	cmdb_rows_free(rows);
-	cmdb_db_close(db);
-	return code;
+	rc = cmdb_ci_history(db, id, &rows, &err);
+	return cli_end_listing(cli, db, rc, rows, table_cols, &err);
 }

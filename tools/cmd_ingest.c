@@ -140,8 +140,9 @@ int cmd_scans(struct cli *cli, int argc, char **argv)
 	struct cmdb_error err = {0};
 	struct cmdb_rows *rows = NULL;
 	struct cmdb_db *db;
+	cmdb_rc rc;
 	long limit = 0;
-	int c, code;
+	int c;
 	bool stop;
 
 	while ((c = cli_next_opt(cli, argc, argv, "", opts, &stop)) != -1)
@@ -152,28 +153,13 @@ int cmd_scans(struct cli *cli, int argc, char **argv)
 	db = cli_open(cli, CMDB_ACCESS_READ);
 	if (!db)
 		return EXIT_FAIL;
-	code = cmdb_scan_list(db, limit, &rows, &err) ? cli_error(&err) : cli_finish(cli_print_rows(cli, rows, cols));
-	cmdb_rows_free(rows);
-	cmdb_db_close(db);
-	return code;
+	rc = cmdb_scan_list(db, limit, &rows, &err);
+	return cli_end_listing(cli, db, rc, rows, cols, &err);
 }
 
 int cmd_source_list(struct cli *cli, int argc, char **argv)
 {
-	struct cmdb_error err = {0};
-	struct cmdb_rows *rows = NULL;
-	struct cmdb_db *db;
-	int code;
-
-	if (!cli_plain_args(cli, argc, argv, 0, 0))
-		return cli->exit;
-	db = cli_open(cli, CMDB_ACCESS_READ);
-	if (!db)
-		return EXIT_FAIL;
-	code = cmdb_source_list(db, &rows, &err) ? cli_error(&err) : cli_finish(cli_print_rows(cli, rows, NULL));
-	cmdb_rows_free(rows);
-	cmdb_db_close(db);
-	return code;
+	return cli_simple_listing(cli, argc, argv, cmdb_source_list, NULL);
 }
 
 int cmd_source_set(struct cli *cli, int argc, char **argv)

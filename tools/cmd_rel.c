@@ -112,7 +112,8 @@ int cmd_rel_list(struct cli *cli, int argc, char **argv)
 	struct cmdb_db *db;
 	const char *as_of = NULL;
 	int64_t id;
-	int c, code;
+	int c;
+	cmdb_rc rc;
 	bool stop;
 
 	while ((c = cli_next_opt(cli, argc, argv, "", opts, &stop)) != -1) {
@@ -134,32 +135,13 @@ int cmd_rel_list(struct cli *cli, int argc, char **argv)
 	db = cli_open(cli, CMDB_ACCESS_READ);
 	if (!db)
 		return EXIT_FAIL;
-	if (cmdb_ci_resolve(db, argv[optind], &id, &err) || cmdb_rel_list(db, id, dir, as_of, &rows, &err))
-		code = cli_error(&err);
-	else
-		code = cli_finish(cli_print_rows(cli, rows, cols));
-	cmdb_rows_free(rows);
-	cmdb_db_close(db);
-	return code;
+	rc = cmdb_ci_resolve(db, argv[optind], &id, &err);
+	if (rc == CMDB_OK)
+		rc = cmdb_rel_list(db, id, dir, as_of, &rows, &err);
+	return cli_end_listing(cli, db, rc, rows, cols, &err);
 }
 
 int cmd_rel_types(struct cli *cli, int argc, char **argv)
 {
-	struct cmdb_error err = {0};
-	struct cmdb_rows *rows = NULL;
-	struct cmdb_db *db;
-	int code;
-
-	if (!cli_plain_args(cli, argc, argv, 0, 0))
-		return cli->exit;
-	db = cli_open(cli, CMDB_ACCESS_READ);
-	if (!db)
-		return EXIT_FAIL;
-	if (cmdb_rel_types(db, &rows, &err))
-		code = cli_error(&err);
-	else
-		code = cli_finish(cli_print_rows(cli, rows, NULL));
-	cmdb_rows_free(rows);
-	cmdb_db_close(db);
-	return code;
+	return cli_simple_listing(cli, argc, argv, cmdb_rel_types, NULL);
 }

@@ -34,23 +34,8 @@ int cmd_type_list(struct cli *cli, int argc, char **argv)
 {
 	static const char *const cols[] = {"name", "parent", "builtin", "change_controlled",
 					   "required_attrs", "cis", "description", NULL};
-	struct cmdb_error err = {0};
-	struct cmdb_rows *rows = NULL;
-	struct cmdb_db *db;
-	int code;
 
-	if (!cli_plain_args(cli, argc, argv, 0, 0))
-		return cli->exit;
-	db = cli_open(cli, CMDB_ACCESS_READ);
-	if (!db)
-		return EXIT_FAIL;
-	if (cmdb_type_list(db, &rows, &err))
-		code = cli_error(&err);
-	else
-		code = cli_finish(cli_print_rows(cli, rows, cols));
-	cmdb_rows_free(rows);
-	cmdb_db_close(db);
-	return code;
+	return cli_simple_listing(cli, argc, argv, cmdb_type_list, cols);
 }
 
 static void print_list(const char *label, const json_t *arr)

@@ -62,4 +62,14 @@ bool cli_want_args(struct cli *cli, int argc, char **argv, int min, int max);
  * checks the positional count. False (with cli->exit set) ends the command. */
 bool cli_plain_args(struct cli *cli, int argc, char **argv, int min, int max);
 
+/* The end of a listing command: reports err when rc failed, else prints
+ * rows (table columns cols); frees rows and closes db. Returns the exit code. */
+int cli_end_listing(struct cli *cli, struct cmdb_db *db, cmdb_rc rc, struct cmdb_rows *rows,
+		    const char *const *cols, const struct cmdb_error *err);
+
+/* A whole listing command that takes no arguments: opens the CMDB to read,
+ * fetches with fetch, prints. */
+typedef cmdb_rc (*cli_fetch_fn)(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err);
+int cli_simple_listing(struct cli *cli, int argc, char **argv, cli_fetch_fn fetch, const char *const *cols);
+
 #endif
