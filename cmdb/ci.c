@@ -5,6 +5,7 @@
  * relationships, so a past state reads the same way as the present one.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,23 @@ static const char *identity_separator(const char *ref)
 		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
 			return NULL;
 	return eq;
+}
+
+bool cmdb_ci_ref_id(const char *ref, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	if (ref && strncmp(ref, "id:", 3) == 0)
+		ref += 3;
+	if (!ref || !all_digits(ref))
+		return false;
+	errno = 0;
+	v = strtoll(ref, &end, 10);
+	if (errno || *end)
+		return false;
+	*id = v;
+	return true;
 }
 
 cmdb_rc cmdb_ci_resolve(struct cmdb_db *db, const char *ref, int64_t *id, struct cmdb_error *err)

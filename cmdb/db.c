@@ -105,6 +105,20 @@ static cmdb_rc check_applied(struct cmdb_db *db, int current, struct cmdb_error 
 	return rc;
 }
 
+/* cmdb.schema_level(): the version, for the first query of each connection
+ * (set_session). Written in the transaction of each migration; `cmdb init`
+ * also adds it to a schema migrated before it existed. */
+static cmdb_rc set_schema_level(struct cmdb_db *db, int version, struct cmdb_error *err)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "CREATE OR REPLACE FUNCTION cmdb.schema_level() RETURNS integer "
+		 "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT %d'",
+		 version);
+	return cmdb_exec(db, sql, 0, NULL, err);
+}
+
 static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, bool *applied,
 			   struct cmdb_error *err)
 {
@@ -157,6 +171,9 @@ static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, b
 		if (rc)
 			goto fail;
 	}
+	rc = set_schema_level(db, m->version, err);
+	if (rc)
+		goto fail;
 	rc = cmdb_exec(db, "COMMIT", 0, NULL, err);
 	if (rc)
 		return rc;
@@ -193,22 +210,41 @@ cmdb_rc cmdb_db_migrate(struct cmdb_db *db, int *applied, struct cmdb_error *err
 			return rc;
 		n += done;
 	}
+	if (n == 0 && current > 0) {
+		PGresult *res = cmdb_query(db, "SELECT to_regproc('cmdb.schema_level') IS NULL", 0, NULL,
+					   PGRES_TUPLES_OK, err);
+
+		if (!res)
+			return err ? err->rc : CMDB_EDB;
+		if (PQgetvalue(res, 0, 0)[0] == 't')
+			rc = set_schema_level(db, current, err);
+		PQclear(res);
+		if (rc)
+			return rc;
+	}
 	if (applied)
 		*applied = n;
 	return CMDB_OK;
 }
 
 /* Records who is acting, and takes the role the access needs when the login
- * is allowed to, in one round trip that also reads the schema version from
- * the schema's comment (written by each migration; 0 when there is no
- * schema). */
+ * is allowed to, in one round trip that also reads the schema version.
+ *
+ * This is the first query of every connection, so its catalog lookups are
+ * all cold: the version comes from cmdb.schema_level(), a constant function
+ * the migrations keep up to date (pg_proc is in every backend's cache from
+ * the start), and the role check uses to_regrole, not the pg_roles view. A
+ * database without that function (no schema yet, or one migrated by an
+ * older cmdb) gets the slower query that reads the schema's comment. */
+#define SQL_SESSION_SETTINGS                                                                        \
+	"set_config('cmdb.os_user', $1, false), set_config('cmdb.source', $2, false),"             \
+	"set_config('cmdb.change_ref', $3, false), set_config('TimeZone', 'UTC', false),"          \
+	"CASE WHEN to_regrole($4) IS NOT NULL AND pg_has_role($4, 'MEMBER')"                       \
+	"     THEN set_config('role', $4, false) END"
+static const char SQL_SESSION_FAST[] = "SELECT cmdb.schema_level(), " SQL_SESSION_SETTINGS;
 static const char SQL_SESSION[] =
 	"SELECT coalesce(substring(obj_description(to_regnamespace('cmdb'), 'pg_namespace')"
-	"                          FROM 'version ([0-9]+)')::integer, 0),"
-	"       set_config('cmdb.os_user', $1, false), set_config('cmdb.source', $2, false),"
-	"       set_config('cmdb.change_ref', $3, false), set_config('TimeZone', 'UTC', false),"
-	"       CASE WHEN $4::text IS NOT NULL AND EXISTS (SELECT FROM pg_roles WHERE rolname = $4)"
-	"                 AND pg_has_role($4, 'MEMBER') THEN set_config('role', $4, false) END";
+	"                          FROM 'version ([0-9]+)')::integer, 0), " SQL_SESSION_SETTINGS;
 
 static cmdb_rc set_session(struct cmdb_db *db, const struct cmdb_db_options *opts, int *version,
 			   struct cmdb_error *err)
@@ -218,10 +254,25 @@ static cmdb_rc set_session(struct cmdb_db *db, const struct cmdb_db_options *opt
 							       : NULL;
 	const char *params[4] = {os_user(), opts->source ? opts->source : "cli",
 				 opts->change_ref ? opts->change_ref : "", role};
-	PGresult *res = cmdb_query(db, SQL_SESSION, 4, params, PGRES_TUPLES_OK, err);
+	PGresult *res = PQexecParams(db->conn, SQL_SESSION_FAST, 4, NULL, params, NULL, NULL, 0);
 
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		/* 3F000 no schema cmdb, 42883 no such function (an older schema),
+		 * 42501 no access to the schema before the role is taken */
+		if (!state || (strcmp(state, "3F000") != 0 && strcmp(state, "42883") != 0 &&
+			       strcmp(state, "42501") != 0)) {
+			cmdb_rc rc = cmdb_pg_error(db->conn, res, err);
+
+			PQclear(res);
+			return rc;
+		}
+		PQclear(res);
+		res = cmdb_query(db, SQL_SESSION, 4, params, PGRES_TUPLES_OK, err);
+		if (!res)
+			return err ? err->rc : CMDB_EDB;
+	}
 	if (version)
 		*version = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);

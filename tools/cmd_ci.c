@@ -287,7 +287,8 @@ int cmd_ci_show(struct cli *cli, int argc, char **argv)
 	db = cli_open(cli, CMDB_ACCESS_READ);
 	if (!db)
 		return EXIT_FAIL;
-	if (!resolve(db, argv[optind], &id)) {
+	/* an id needs no lookup: cmdb_ci_show reports one that does not exist */
+	if (!cmdb_ci_ref_id(argv[optind], &id) && !resolve(db, argv[optind], &id)) {
 		cmdb_db_close(db);
 		return EXIT_FAIL;
 	}

@@ -104,6 +104,44 @@ static void test_altered_migration_refused(void **state)
 	cmdb_db_close(db);
 }
 
+/* Connections read the version from cmdb.schema_level(); a schema migrated
+ * before that function existed still opens (through the schema's comment),
+ * for a reader too, and `cmdb init` (migrate) adds the function. */
+static void test_schema_level(void **state)
+{
+	struct cmdb_db_options ro = {.conninfo = conninfo, .access = CMDB_ACCESS_READ};
+	struct cmdb_error err = {0};
+	struct cmdb_db *db;
+	char out[64];
+
+	testdb_create("test_mig_level", conninfo, sizeof(conninfo));
+	db = open_owner();
+	assert_int_equal(cmdb_db_migrate(db, NULL, &err), CMDB_OK);
+	cmdb_db_close(db);
+	assert_int_equal(testdb_sql(conninfo, "SELECT cmdb.schema_level()", out, sizeof(out)), 0);
+	assert_int_equal(atoi(out), cmdb_schema_latest());
+
+	assert_int_equal(testdb_sql(conninfo, "DROP FUNCTION cmdb.schema_level()", out, sizeof(out)), 0);
+	assert_int_equal(cmdb_db_open(&ro, &db, &err), CMDB_OK);
+	cmdb_db_close(db);
+	db = open_owner();
+	assert_int_equal(cmdb_db_migrate(db, NULL, &err), CMDB_OK);
+	cmdb_db_close(db);
+	assert_int_equal(testdb_sql(conninfo, "SELECT cmdb.schema_level()", out, sizeof(out)), 0);
+	assert_int_equal(atoi(out), cmdb_schema_latest());
+
+	/* a level behind the table (a failed hand edit) costs a second look at
+	 * cmdb.schema_version, which is the authority: the writer still opens */
+	assert_int_equal(testdb_sql(conninfo,
+				    "CREATE OR REPLACE FUNCTION cmdb.schema_level() RETURNS integer "
+				    "LANGUAGE sql AS 'SELECT 0'",
+				    out, sizeof(out)),
+			 0);
+	ro.access = CMDB_ACCESS_WRITE;
+	assert_int_equal(cmdb_db_open(&ro, &db, &err), CMDB_OK);
+	cmdb_db_close(db);
+}
+
 static void test_unreachable_server(void **state)
 {
 	struct cmdb_db_options o = {.conninfo = "host=/nonexistent-dir-for-cmdb-test dbname=x connect_timeout=2",
@@ -123,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_migrate_idempotent),
 		cmocka_unit_test(test_concurrent_migrations),
 		cmocka_unit_test(test_altered_migration_refused),
+		cmocka_unit_test(test_schema_level),
 		cmocka_unit_test(test_unreachable_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,9 @@ cmdb_rc cmdb_ci_add(struct cmdb_db *db, const struct cmdb_ci_new *ci, int64_t *i
  * "name:web01"), or an identity ("mac=00:11:22:33:44:55"). A name held by
  * several CIs is CMDB_EAMBIGUOUS with the candidates listed in the message. */
 cmdb_rc cmdb_ci_resolve(struct cmdb_db *db, const char *ref, int64_t *id, struct cmdb_error *err);
+/* True when REF is an id ("42" or "id:42") that fits in an int64, with the id
+ * in *id: commands that report an unknown id themselves need no lookup. */
+bool cmdb_ci_ref_id(const char *ref, int64_t *id);
 
 struct cmdb_ci_filter {
 	const char *type;      /* this type and its subtypes, or NULL */
