@@ -309,3 +309,12 @@ int cli_simple_listing(struct cli *cli, int argc, char **argv, cli_fetch_fn fetc
 	rc = fetch(db, &rows, &err);
 	return cli_end_listing(cli, db, rc, rows, cols, &err);
 }
+
+bool cli_parse_count(const char *arg, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(arg, &end, 10);
+	return !errno && *end == '\0' && end != arg && *out > 0;
+}

@@ -53,6 +53,8 @@ struct cmdb_db *cli_open(struct cli *cli, enum cmdb_access access);
 /* Adds "K=V" (a string) or "K:=JSON" (any JSON value) to obj. Returns 0, or
  * an exit code after printing the problem. */
 int cli_parse_attr(struct cli *cli, json_t *obj, const char *arg);
+/* A whole number above 0 in ARG (all of it), into *out. */
+bool cli_parse_count(const char *arg, long *out);
 /* Appends {"kind": K, "value": V} for "KIND=VALUE" to arr. */
 int cli_parse_identity(struct cli *cli, json_t *arr, const char *arg);
 

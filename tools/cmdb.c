@@ -5,14 +5,29 @@
  *
  * Global options (--db, --format, --json, --csv, --quiet, --change, -h) are
  * accepted before the command and among each command's own options.
+ *
+ * Two binaries are built from this file. cmdb-full has every command.
+ * cmdb, the one people run, leaves out the commands that need libpcap,
+ * libxml2 and libcsv (discover, scan, import) and runs cmdb-full, from its
+ * own directory, for them: loading those libraries (and ICU behind libxml2)
+ * was a third of the start-up time of every command.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "commands.h"
 
 #ifndef CMDB_VERSION
 #define CMDB_VERSION "0"
+#endif
+
+#ifdef CMDB_FULL
+#define FULL_ONLY(run, usage) run, usage
+#else
+#define FULL_ONLY(run, usage) NULL, NULL
 #endif
 
 static const struct command commands[] = {
@@ -37,14 +52,14 @@ static const struct command commands[] = {
 	{"rel types", cmd_rel_types, usage_rel_types},
 	{"audit chain", cmd_audit_chain, usage_audit_chain},
 	{"ingest", cmd_ingest, usage_ingest},
-	{"import nmap", cmd_import_nmap, usage_import_nmap},
-	{"import masscan", cmd_import_masscan, usage_import_masscan},
-	{"import csv", cmd_import_csv, usage_import_csv},
+	{"import nmap", FULL_ONLY(cmd_import_nmap, usage_import_nmap)},
+	{"import masscan", FULL_ONLY(cmd_import_masscan, usage_import_masscan)},
+	{"import csv", FULL_ONLY(cmd_import_csv, usage_import_csv)},
 	{"scans", cmd_scans, usage_scans},
 	{"source list", cmd_source_list, usage_source_list},
 	{"source set", cmd_source_set, usage_source_set},
-	{"discover", cmd_discover, usage_discover},
-	{"scan", cmd_scan, usage_scan},
+	{"discover", FULL_ONLY(cmd_discover, usage_discover)},
+	{"scan", FULL_ONLY(cmd_scan, usage_scan)},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -79,6 +94,49 @@ static const char USAGE_MAIN[] =
 	"  -h, --help         this help\n"
 	"\n"
 	"Exit status: 0 ok, 1 failure, 2 usage error.\n";
+
+static char **original_argv;
+
+/* Runs cmdb-full, next to this binary, with the arguments this one got;
+ * returns only on failure. */
+static int run_full(const char *what)
+{
+#ifdef CMDB_FULL
+	(void)what;
+	return EXIT_FAIL;
+#else
+	char self[PATH_MAX], path[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		fprintf(stderr, "cmdb: cannot find this program's own path for %s: %s\n", what, strerror(errno));
+		return EXIT_FAIL;
+	}
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(path, sizeof(path), "%s/cmdb-full", self);
+	fflush(NULL);
+	execv(path, original_argv);
+	fprintf(stderr, "cmdb: %s needs %s, which cannot be run: %s (reinstall cmdb)\n", what, path,
+		strerror(errno));
+	return EXIT_FAIL;
+#endif
+}
+
+/* A group with a member only cmdb-full has ("import"). */
+static bool group_is_full_only(const char *group)
+{
+	size_t glen = strlen(group);
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strncmp(commands[i].name, group, glen) == 0 && commands[i].name[glen] == ' ' &&
+		    !commands[i].run)
+			return true;
+	return false;
+}
 
 /* Finds "GROUP SUB" or "NAME" at argv[0..1]; *used gets how many words. */
 static const struct command *find_command(int argc, char **argv, int *used)
@@ -138,10 +196,14 @@ static int help(int argc, char **argv)
 		return cli_finish(EXIT_OK);
 	}
 	cmd = find_command(argc, argv, &used);
+	if (cmd && !cmd->run)
+		return run_full(cmd->name);
 	if (cmd) {
 		fputs(cmd->usage, stdout);
 		return cli_finish(EXIT_OK);
 	}
+	if (group_is_full_only(argv[0]))
+		return run_full(argv[0]);
 	if (group_help(argv[0], stdout))
 		return cli_finish(EXIT_OK);
 	fprintf(stderr, "cmdb: no command \"%s\"; run 'cmdb help'\n", argv[0]);
@@ -156,6 +218,7 @@ int main(int argc, char **argv)
 	static char prog[64];
 	int c, used;
 
+	original_argv = argv;
 	while ((c = getopt_long(argc, argv, "+" CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		if (c == 'V') {
 			printf("cmdb %s (schema %d)\n", CMDB_VERSION, cmdb_schema_latest());
@@ -173,6 +236,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[0], "help") == 0)
 		return help(argc - 1, argv + 1);
 	cmd = find_command(argc, argv, &used);
+	if ((cmd && !cmd->run) || (!cmd && group_is_full_only(argv[0])))
+		return run_full(cmd ? cmd->name : argv[0]);
 	if (!cmd) {
 		if (group_help(argv[0], stderr)) {
 			if (argc > 1)
