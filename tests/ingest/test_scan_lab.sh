@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# End-to-end: `cmdb scan` of the namespace lab into a private embedded CMDB
+# gives the lab's ground truth (one host CI per live host, its interface and
+# MAC, its address, one service CI per open port, related correctly); a
+# second scan writes no history; an nmap scan of the same lab (Debian's
+# nmap, XML) imported with `cmdb import nmap` lands on the same CIs: no new
+# host, interface, address or service.
+#
+# The scanners run inside the lab's scanner namespace (no default route);
+# the CMDB's server stays in the root namespace, reached through its Unix
+# socket, which namespaces do not separate. Exit 77 (skip) without root or
+# network namespaces.
+set -uo pipefail
+. "$(dirname "$0")/../cli/lib.sh"
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+LAB_SH="$TOP/tests/lab/lab.sh"
+CHECK="$TOP/tests/ingest/check_lab_cmdb.py"
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
+export PYTHONDONTWRITEBYTECODE=1
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scan_lab: SKIP (needs root)"
+  exit 77
+fi
+probe="cmdblab-iprobe$$"
+if ! ip netns add "$probe" 2>/dev/null; then
+  echo "scan_lab: SKIP (cannot create network namespaces)"
+  exit 77
+fi
+ip netns del "$probe"
+command -v nmap >/dev/null || { echo "scan_lab: nmap is missing: run tools/deps.sh"; exit 1; }
+
+home=$(mktemp -d /tmp/cmdb-lab-XXXXXX)
+chmod 755 "$home"
+export CMDB_HOME=$home CMDB_EMBEDDED_NOSYNC=1
+export LAB_ID="i$$" LAB_OWNER_PID=$$
+LAB_ID=${LAB_ID:0:12}
+cleanup() {
+  "$LAB_SH" down >/dev/null 2>&1 || true
+  "$CMDB" db stop -q >/dev/null 2>&1
+  rm -rf "$home" "$out" "$err"
+}
+trap cleanup EXIT
+eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
+
+sc() { "$LAB_SH" exec sc "$@"; }
+# keep the scanner's kernel from answering our SYN-ACKs (docs/scanning.md)
+sc nft -f - <<'NFT'
+table inet cmdbscan {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    tcp dport 61000-61999 drop
+  }
+}
+NFT
+
+# The ports: every open port of the truth, plus a few that are closed
+# everywhere. The router's second address (on subnet B) is left out: a scan
+# cannot tell that it belongs to the router, so it would be a second host.
+ports=$("$PY" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+ps = {p["port"] for h in t["hosts"] for p in h["ports"]} | {1, 7, 9}
+print(",".join(str(p) for p in sorted(ps)))' "$LAB_TRUTH")
+router_b=$("$PY" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(" ".join(ip for h in t["hosts"] for ip in h.get("other_ips", []) if ip))' "$LAB_TRUTH")
+read -r -a subnets <<<"$LAB_SUBNETS"
+excl=$LAB_SCANNER_IP${router_b:+,${router_b// /,}}
+
+expect 0 init -q
+cmdb_sql() { psql "host=$home/run dbname=cmdb user=cmdb" -XAtq -c "$1"; }
+
+# 1. cmdb scan gives the ground truth
+if sc "$CMDB" scan "${subnets[@]}" --exclude "$excl" -p "$ports" --wait 0.5 --retries 2 -q >"$out" 2>"$err"; then
+  ok "cmdb scan of the lab"
+else
+  bad "cmdb scan of the lab exited $?: $(head -c 600 "$err")"
+fi
+if "$PY" "$CHECK" "$LAB_TRUTH" "$home/run" "$excl" >"$out" 2>&1; then
+  ok "the CMDB holds the lab's ground truth ($(tail -n 1 "$out"))"
+else
+  bad "the CMDB differs from the lab's ground truth:"
+  sed 's/^/    /' "$out"
+fi
+snapshot() {
+  cmdb_sql "SELECT type, count(*) FROM cmdb.ci GROUP BY type ORDER BY type" | tr '\n' ' '
+}
+before=$(snapshot)
+hist=$(cmdb_sql "SELECT count(*) FROM cmdb.history")
+host_ids=$(cmdb_sql "SELECT string_agg(i.value || '>' || h.ci_id, ' ' ORDER BY i.value)
+  FROM cmdb.ci_identity i JOIN cmdb.rel a ON a.target_id = i.ci_id AND a.type = 'has_address' AND upper_inf(a.valid)
+  LEFT JOIN cmdb.rel f ON f.target_id = a.source_id AND f.type = 'has_interface' AND upper_inf(f.valid)
+  CROSS JOIN LATERAL (SELECT coalesce(f.source_id, a.source_id) AS ci_id) h
+  WHERE i.kind = 'ip' AND upper_inf(i.valid)")
+
+# 2. the same scan again changes nothing but sightings
+if sc "$CMDB" scan "${subnets[@]}" --exclude "$excl" -p "$ports" --wait 0.5 --retries 2 -q >"$out" 2>"$err"; then
+  ok "second cmdb scan"
+else
+  bad "second cmdb scan exited $?: $(head -c 600 "$err")"
+fi
+expect_eq "$(cmdb_sql "SELECT count(*) FROM cmdb.history")" "$hist" "an unchanged re-scan writes no history"
+expect_eq "$(snapshot)" "$before" "an unchanged re-scan creates no CI"
+expect_eq "$(cmdb_sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 0 "nothing marked missing"
+
+# 3. nmap's scan of the same lab, imported, lands on the same CIs
+xml=$home/nmap.xml
+if sc nmap -n -sS -p "$ports" --max-retries 2 --exclude "$excl" -oX "$xml" "${subnets[@]}" >"$out" 2>"$err"; then
+  ok "nmap scan of the lab"
+else
+  bad "nmap exited $?: $(head -c 600 "$err")"
+fi
+expect 0 import nmap "$xml"
+expect_eq "$(snapshot)" "$before" "nmap's import creates no CI: same hosts, interfaces, addresses, services"
+expect_eq "$(cmdb_sql "SELECT string_agg(i.value || '>' || h.ci_id, ' ' ORDER BY i.value)
+  FROM cmdb.ci_identity i JOIN cmdb.rel a ON a.target_id = i.ci_id AND a.type = 'has_address' AND upper_inf(a.valid)
+  LEFT JOIN cmdb.rel f ON f.target_id = a.source_id AND f.type = 'has_interface' AND upper_inf(f.valid)
+  CROSS JOIN LATERAL (SELECT coalesce(f.source_id, a.source_id) AS ci_id) h
+  WHERE i.kind = 'ip' AND upper_inf(i.valid)")" "$host_ids" "every address still belongs to the same host CI"
+if "$PY" "$CHECK" "$LAB_TRUTH" "$home/run" "$excl" >"$out" 2>&1; then
+  ok "still the ground truth after the nmap import"
+else
+  bad "the nmap import moved the CMDB away from the ground truth:"
+  sed 's/^/    /' "$out"
+fi
+expect_eq "$(cmdb_sql "SELECT count(DISTINCT source) FROM cmdb.attr_claim WHERE source IN ('discover', 'nmap')")" 2 \
+  "both sources' claims are kept (provenance)"
+finish
