@@ -41,7 +41,7 @@
 #define DISC_SVC_DEFAULT_CONNECT_MS 1500
 #define DISC_SVC_DEFAULT_ENDPOINT_MS 10000
 #define DISC_SVC_RESPONSE_MAX	    16384 /* bytes of an answer kept for matching */
-#define DISC_SVC_MAX_SANS	    64
+#define DISC_SVC_MAX_SANS	    32 /* keeps the tls object well under ingest's 16 KiB */
 
 struct disc_svc_config {
 	const struct disc_svcdb *db; /* NULL: the built-in database */
