@@ -527,8 +527,10 @@ static void try_read(struct engine *e, struct attempt *a)
 				int er = SSL_get_error(a->ssl, rc);
 
 				ERR_clear_error();
-				if (er == SSL_ERROR_WANT_READ)
+				if (er == SSL_ERROR_WANT_READ) {
+					set_events(e, a, EPOLLIN);
 					break;
+				}
 				if (er == SSL_ERROR_WANT_WRITE) {
 					set_events(e, a, EPOLLOUT);
 					break;

@@ -324,6 +324,9 @@ static int build_ports(struct cli *cli, struct discover_opts *o, struct disc_por
 		if (p->n_udp && o->no_service)
 			return cli_usage(cli, "-p: UDP ports are probed by service detection only; "
 					      "drop --no-service or the UDP ports");
+		if (p->n_tcp == 0 && p->n_udp)
+			return cli_usage(cli, "-p: UDP ports are probed by service detection only, "
+					      "on the hosts a TCP scan finds; give TCP ports too");
 		if (p->n_tcp == 0)
 			return cli_usage(cli, "-p: no TCP ports in \"%s\"", o->ports_spec);
 		return -1;
@@ -422,7 +425,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	struct disc_targets targets;
 	struct disc_ports ports;
 	struct disc_vendor_db vendors;
-	struct disc_error err = {0};
+	struct disc_error err = {0}, svc_err = {0};
 	struct disc_scan *scan = NULL;
 	struct disc_scan_config cfg;
 	struct disc_obs_writer w;
@@ -538,10 +541,9 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 					     .progress_ms = cfg.progress_ms};
 		bool cut = false;
 
-		if (disc_svc_scan(scan, &sc, ports.udp, ports.n_udp, &w, &n_named, &cut, &err)) {
-			code = cli_fail("service detection: %s", err.msg);
-			goto out;
-		}
+		/* A failure here still ends the output with scan_end, marked incomplete. */
+		if (disc_svc_scan(scan, &sc, ports.udp, ports.n_udp, &w, &n_named, &cut, &svc_err))
+			cut = true;
 		if (pctx.shown)
 			fputs("\r\033[K", stderr);
 		complete = !cut;
@@ -574,6 +576,9 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		 st.unreachable ? "; some targets have no route through the interface" : "");
 	if (run_st != DISC_OK)
 		code = cli_fail("scan failed: %s; the results are incomplete", err.msg);
+	else if (svc_err.msg[0])
+		code = cli_fail("service detection failed: %s; the results are incomplete",
+				svc_err.msg);
 	else if (!complete)
 		code = cli_fail("scan interrupted; the results are incomplete");
 	else
