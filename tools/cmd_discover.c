@@ -24,6 +24,7 @@
 #include "disc/rate.h"
 #include "disc/route.h"
 #include "disc/scan.h"
+#include "disc/svc.h"
 #include "disc/targets.h"
 #include "disc/value.h"
 #include "disc/vendor.h"
@@ -32,11 +33,13 @@ const char usage_discover[] =
 	"Usage: cmdb discover TARGET... [-p PORTS | --top-ports N] [-iL FILE]\n"
 	"                     [--exclude LIST] [--excludefile FILE] [-Pn] [--rate PPS]\n"
 	"                     [--retries N] [--wait SECONDS] [-i IFACE] [--shard I/N]\n"
-	"                     [--seed N] [--connect] [--dry-run] [-o FILE] [--quiet]\n"
+	"                     [--seed N] [--connect] [--no-service] [--dry-run]\n"
+	"                     [-o FILE] [--quiet]\n"
 	"\n"
 	"Finds live hosts and open TCP ports and writes what it saw as observations,\n"
 	"one JSON object per line (docs/observations.md): a scan line, then each host\n"
-	"followed by its open ports, then a scan_end line. Needs no database.\n"
+	"followed by its open ports, then what runs on each port (service lines),\n"
+	"then a scan_end line. Needs no database.\n"
 	"\n"
 	"Host discovery sends ARP requests to targets on a directly attached network\n"
 	"and ICMP echo, ICMP timestamp, TCP SYN to 443 and TCP ACK to 80 to routed\n"
@@ -53,7 +56,9 @@ const char usage_discover[] =
 	"  --excludefile FILE  never scan the targets in FILE; exclusions always win\n"
 	"\n"
 	"Ports (TCP; default: --top-ports 1000):\n"
-	"  -p PORTS            22,80,1000-2000, service names, or - for all 65,536\n"
+	"  -p PORTS            22,80,1000-2000, service names, or - for all 65,536;\n"
+	"                      U:161,53 adds UDP ports, which only service detection\n"
+	"                      probes (a UDP port is open when it answers a probe)\n"
 	"  --top-ports N       the N most common ports of the project's own list\n"
 	"\n"
 	"Scan:\n"
@@ -69,6 +74,11 @@ const char usage_discover[] =
 	"                      every host once between them (needs --seed)\n"
 	"  --seed N            the random order of probes (default: random)\n"
 	"  --connect           connect() scan: no raw sockets, no privileges needed\n"
+	"  --no-service        no service detection. By default every open port is\n"
+	"                      probed (after privileges are dropped) to name its\n"
+	"                      service, product and version from the project's probe\n"
+	"                      database; TLS is detected on any port (certificate\n"
+	"                      recorded) and probed again inside\n"
 	"  --dry-run           build every probe but open no socket and send nothing\n"
 	"                      (discovery and port probes for every target)\n"
 	"\n"
@@ -94,6 +104,7 @@ enum {
 	OPT_SHARD,
 	OPT_SEED,
 	OPT_CONNECT,
+	OPT_NO_SERVICE,
 	OPT_DRY_RUN,
 	OPT_NOT_YET,
 };
@@ -109,7 +120,7 @@ struct discover_opts {
 	size_t n_excludes;
 	const char *exclude_files[MAX_FILES];
 	size_t n_exclude_files;
-	bool skip_discovery, connect, dry_run, seed_given;
+	bool skip_discovery, connect, dry_run, seed_given, no_service;
 	uint64_t rate, retries, wait_ms, seed;
 	uint32_t shard, shards;
 	const char *iface, *output;
@@ -178,6 +189,7 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		{"shard", required_argument, NULL, OPT_SHARD},
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"connect", no_argument, NULL, OPT_CONNECT},
+		{"no-service", no_argument, NULL, OPT_NO_SERVICE},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"output", required_argument, NULL, 'o'},
 		{"output-format-not-implemented", no_argument, NULL, OPT_NOT_YET},
@@ -244,6 +256,9 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		case OPT_CONNECT:
 			o->connect = true;
 			break;
+		case OPT_NO_SERVICE:
+			o->no_service = true;
+			break;
 		case OPT_DRY_RUN:
 			o->dry_run = true;
 			break;
@@ -306,8 +321,12 @@ static int build_ports(struct cli *cli, struct discover_opts *o, struct disc_por
 	if (o->ports_spec) {
 		if (disc_ports_parse(p, o->ports_spec, DISC_PROTO_TCP, &err))
 			return cli_usage(cli, "-p: %s", err.msg);
-		if (p->n_udp)
-			return cli_usage(cli, "-p: UDP ports are not scanned yet; give TCP ports");
+		if (p->n_udp && o->no_service)
+			return cli_usage(cli, "-p: UDP ports are probed by service detection only; "
+					      "drop --no-service or the UDP ports");
+		if (p->n_tcp == 0 && p->n_udp)
+			return cli_usage(cli, "-p: UDP ports are probed by service detection only, "
+					      "on the hosts a TCP scan finds; give TCP ports too");
 		if (p->n_tcp == 0)
 			return cli_usage(cli, "-p: no TCP ports in \"%s\"", o->ports_spec);
 		return -1;
@@ -339,7 +358,7 @@ static json_t *options_json(const struct discover_opts *o, const struct disc_sca
 	json_object_set_new(opt, "seed", json_string(shard));
 	json_object_set_new(opt, "host_discovery", json_boolean(!o->skip_discovery));
 	json_object_set_new(opt, "dry_run", json_boolean(o->dry_run));
-	json_object_set_new(opt, "service_detection", json_false());
+	json_object_set_new(opt, "service_detection", json_boolean(!o->no_service && !o->dry_run));
 	if (scan && disc_scan_iface(scan)[0])
 		json_object_set_new(opt, "iface", json_string(disc_scan_iface(scan)));
 	if (o->n_input_files || o->n_excludes || o->n_exclude_files) {
@@ -406,7 +425,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	struct disc_targets targets;
 	struct disc_ports ports;
 	struct disc_vendor_db vendors;
-	struct disc_error err = {0};
+	struct disc_error err = {0}, svc_err = {0};
 	struct disc_scan *scan = NULL;
 	struct disc_scan_config cfg;
 	struct disc_obs_writer w;
@@ -415,7 +434,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	struct timespec started, mono0;
 	char scan_id[DISC_OBS_SCAN_ID_MAX];
 	bool have_vendors = false, connect = o->connect, complete = false;
-	size_t n_hosts = 0, n_ports = 0, n_proxies = 0;
+	size_t n_hosts = 0, n_ports = 0, n_proxies = 0, n_named = 0;
 	FILE *out = stdout;
 	json_t *opts = NULL, *line;
 	enum disc_status run_st;
@@ -515,6 +534,20 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		code = cli_fail("writing the output: %s", err.msg);
 		goto out;
 	}
+	if (run_st == DISC_OK && complete && !o->no_service && !o->dry_run) {
+		struct disc_svc_config sc = {.stop = &stop_requested,
+					     .progress = cfg.progress,
+					     .progress_ctx = cfg.progress_ctx,
+					     .progress_ms = cfg.progress_ms};
+		bool cut = false;
+
+		/* A failure here still ends the output with scan_end, marked incomplete. */
+		if (disc_svc_scan(scan, &sc, ports.udp, ports.n_udp, &w, &n_named, &cut, &svc_err))
+			cut = true;
+		if (pctx.shown)
+			fputs("\r\033[K", stderr);
+		complete = !cut;
+	}
 	{
 		struct disc_obs_scan_end e = {
 			.complete = complete,
@@ -536,13 +569,16 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	}
 	cli_note(cli,
 		 "cmdb: discover: %llu probes %s, %llu replies, %llu dropped by the capture, "
-		 "%zu hosts up, %zu open ports%s, %.2f s%s",
+		 "%zu hosts up, %zu open ports%s, %zu services named, %.2f s%s",
 		 (unsigned long long)st.sent, o->dry_run ? "built (none sent)" : "sent",
 		 (unsigned long long)st.replies, (unsigned long long)st.drops, n_hosts, n_ports,
-		 n_proxies ? " (SYN proxies left out)" : "", seconds_since(&mono0),
+		 n_proxies ? " (SYN proxies left out)" : "", n_named, seconds_since(&mono0),
 		 st.unreachable ? "; some targets have no route through the interface" : "");
 	if (run_st != DISC_OK)
 		code = cli_fail("scan failed: %s; the results are incomplete", err.msg);
+	else if (svc_err.msg[0])
+		code = cli_fail("service detection failed: %s; the results are incomplete",
+				svc_err.msg);
 	else if (!complete)
 		code = cli_fail("scan interrupted; the results are incomplete");
 	else

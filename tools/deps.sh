@@ -17,6 +17,7 @@ packages=(
   iproute2 nftables procps util-linux  # namespace test lab, pkill/setpriv
   python3
   nginx openssl               # test lab: real http/https server, TLS certificates and s_server
+  openssh-server redis-server memcached mosquitto dnsmasq-base snmpd  # lab: real daemons for service detection (LAB_SERVICES=full)
 )
 
 missing=()

@@ -18,6 +18,7 @@ expect 2 discover --dry-run --wait 0.1234 127.0.0.1; expect_err "not a duration"
 expect 2 discover --dry-run --shard 2/2 127.0.0.1;  expect_err "needs --seed"
 expect 2 discover --dry-run --shard 3/2 --seed 1 127.0.0.1
 expect 2 discover --dry-run -p U:53 127.0.0.1;      expect_err "UDP"
+expect 2 discover --dry-run --no-service -p 22,U:53 127.0.0.1; expect_err "UDP ports are probed by service detection only"
 expect 2 discover --dry-run -p 99999 127.0.0.1
 expect 2 discover --dry-run -p 80 127.0.0.300;      expect_err "127.0.0.300"
 expect 2 discover --dry-run --bogus 127.0.0.1
@@ -41,6 +42,8 @@ expect 0 discover --dry-run -q -p 22,80 127.0.0.0/30 --seed 5
 expect_eq "$(wc -l <"$out" | tr -d ' ')" 2 "a dry run writes two lines"
 expect_out '^\{"v":1,"kind":"scan",.*"targets":\["127.0.0.0/30"\],"ports":"22,80"'
 expect_out '"seed":"5"'
+expect_out '"service_detection":false'   # a dry run probes no services
+expect_no_out '"kind":"service"'
 expect_out '"dry_run":true'
 expect_out '"kind":"scan_end",.*"complete":true,"probes_sent":0,'
 expect_out '"probes_built":[1-9][0-9]*'

@@ -33,7 +33,7 @@ expect_eq "$code" 1 "scan exits 1 when the CMDB fails"
 expect_err "the scan's observations are kept in $home/spool/scan-[0-9-]+\\.ndjson; once the CMDB is reachable, replay them: cmdb ingest"
 spool=$(ls "$home"/spool/*.ndjson)
 expect_eq "$(grep -c '"kind":"scan_end"' "$spool")" 1 "the spool holds the whole scan"
-expect_eq "$(grep -c '"port":48311' "$spool")" 1 "with what it found"
+expect_eq "$(grep '"kind":"port"' "$spool" | grep -c '"port":48311')" 1 "with what it found"
 "$CMDB" db start -q
 expect 0 ingest "$spool"
 expect_err '0 rejected'

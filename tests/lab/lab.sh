@@ -20,6 +20,10 @@
 #              so repeated calls from one shell address one lab. Tests should
 #              set it explicitly: export LAB_ID=t$$.
 #   LAB_HOSTS  hosts on subnet A (1..64, default 8)
+#   LAB_SERVICES  "full" adds two nodes for service detection: s1 with real
+#              daemons (sshd, redis, memcached, mosquitto, dnsmasq, snmpd)
+#              and s2 with protocol servers (mysql, mongodb, smb, rdp, ldap,
+#              ldaps, vnc, telnet, PJL, IPP); default: none (quicker up)
 #   LAB_WAIT   seconds to wait for all services to listen (default 20)
 #   LAB_OWNER_PID  pid whose death makes the lab stale (default $PPID)
 #   LAB_KEEP=1 keep a lab whose `up` failed, for inspection (default: remove)
@@ -183,12 +187,13 @@ cmd_down() {
 # The plan: nodes, addresses, MACs, services
 
 declare -a NODES=()
-declare -A N_NS N_IP N_MAC N_SUBNET N_ROLE N_HOST N_PY N_NGINX N_PG N_SSRV N_FW N_HIDDEN N_CERT
+declare -A N_NS N_IP N_MAC N_SUBNET N_ROLE N_HOST N_PY N_NGINX N_PG N_SSRV N_FW N_HIDDEN N_CERT N_REAL
 
 add_node() { # name role subnet ip mac hostname
   NODES+=("$1")
   N_ROLE[$1]=$2 N_SUBNET[$1]=$3 N_IP[$1]=$4 N_MAC[$1]=$5 N_HOST[$1]=$6
   N_PY[$1]="" N_NGINX[$1]=0 N_PG[$1]=0 N_SSRV[$1]="" N_FW[$1]=none N_HIDDEN[$1]=0 N_CERT[$1]=0
+  N_REAL[$1]=""
 }
 
 mac_for() { printf '02:1a:b0:00:%02x:%02x' "$1" "$2"; }   # subnet-octet host-octet
@@ -224,6 +229,13 @@ plan() {
   N_PY[b1]="ssh:22 http:80"
   add_node b2 mail B 198.18.2.12 "$(mac_for 2 12)" b2.lab.test
   N_PY[b2]="smtp:25 redis:6379 imaps:993" N_CERT[b2]=1
+  if [ "${LAB_SERVICES:-}" = full ]; then
+    add_node s1 services A 198.18.1.201 "$(mac_for 1 201)" s1.lab.test
+    N_REAL[s1]="sshd:22 redis-server:6379 memcached:11211 mosquitto:1883 dnsmasq:53 dnsmasq-udp:53 snmpd:161"
+    add_node s2 protocols A 198.18.1.202 "$(mac_for 1 202)" s2.lab.test
+    N_PY[s2]="telnet:23 ldap:389 smb:445 ipp:631 ldaps:636 mysql:3306 rdp:3389 vnc:5900 pjl:9100 mongodb:27017"
+    N_CERT[s2]=1
+  fi
   local n
   for n in "${NODES[@]}"; do N_NS[$n]=$(ns_name "$id" "$n"); done
 }
@@ -262,8 +274,62 @@ start_svc() {
 }
 
 # Ports a node must be listening on: "port:label ..."
-declare -A N_LISTEN
+declare -A N_LISTEN N_ULISTEN
 want_listen() { N_LISTEN[$1]+="$2:$3 "; }
+want_listen_udp() { N_ULISTEN[$1]+="$2:$3 "; }
+
+# Real daemons of a LAB_SERVICES=full node, each in the foreground under
+# start_svc, with its configuration and state under $ST/NODE.
+start_real() { # node
+  local n=$1 d="$ST/$1" spec kind port
+  mkdir -p "$d"
+  for spec in ${N_REAL[$n]}; do
+    kind=${spec%%:*} port=${spec#*:}
+    case $kind in
+      sshd)
+        require /usr/sbin/sshd ssh-keygen
+        ssh-keygen -q -t ed25519 -N '' -f "$d/ssh_host_ed25519_key" </dev/null >/dev/null ||
+          die "ssh-keygen failed for $n"
+        printf 'Port %s\nListenAddress 0.0.0.0\nHostKey %s\nPidFile %s\nUsePAM no\nUseDNS no\nPasswordAuthentication no\n' \
+          "$port" "$d/ssh_host_ed25519_key" "$d/sshd.pid" >"$d/sshd_config"
+        # sshd insists on its privilege separation directory (normally made at boot).
+        [ -d /run/sshd ] || install -d -m 0755 /run/sshd
+        start_svc "$n" sshd /usr/sbin/sshd -D -e -f "$d/sshd_config"
+        want_listen "$n" "$port" sshd ;;
+      redis-server)
+        require redis-server
+        start_svc "$n" redis setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+          redis-server --port "$port" --bind 0.0.0.0 --protected-mode no --save '' \
+          --appendonly no --dir /tmp --daemonize no
+        want_listen "$n" "$port" redis-server ;;
+      memcached)
+        require memcached
+        start_svc "$n" memcached memcached -u nobody -l 0.0.0.0 -p "$port" -U 0
+        want_listen "$n" "$port" memcached ;;
+      mosquitto)
+        require mosquitto
+        printf 'listener %s 0.0.0.0\nallow_anonymous true\npersistence false\nlog_dest stderr\nuser nobody\n' \
+          "$port" >"$d/mosquitto.conf"
+        start_svc "$n" mosquitto mosquitto -c "$d/mosquitto.conf"
+        want_listen "$n" "$port" mosquitto ;;
+      dnsmasq)
+        require dnsmasq
+        start_svc "$n" dnsmasq dnsmasq -k --conf-file=/dev/null --port="$port" \
+          --listen-address="${N_IP[$n]}" --bind-interfaces --no-resolv --no-hosts \
+          --user=nobody --group=nogroup --pid-file="$d/dnsmasq.pid" --log-facility=- \
+          --address=/s1.lab.test/198.18.1.201
+        want_listen "$n" "$port" dnsmasq; want_listen_udp "$n" "$port" dnsmasq-udp ;;
+      dnsmasq-udp) ;; # the same dnsmasq
+      snmpd)
+        require snmpd
+        printf 'agentaddress udp:%s:%s\nrocommunity public 198.18.0.0/15\nsysDescr cmdb lab %s snmpd\n' \
+          "${N_IP[$n]}" "$port" "$n" >"$d/snmpd.conf"
+        start_svc "$n" snmpd snmpd -f -Lo -C -I -smux -c "$d/snmpd.conf" -p "$d/snmpd.pid"
+        want_listen_udp "$n" "$port" snmpd ;;
+      *) die "unknown real daemon $kind" ;;
+    esac
+  done
+}
 
 make_cert() { # node
   local n=$1 h=${N_HOST[$1]} sans
@@ -497,6 +563,9 @@ EOF
       want_listen "$n" "${N_SSRV[$n]}" openssl-s_server
     fi
   done
+  for n in "${NODES[@]}"; do
+    [ -n "${N_REAL[$n]}" ] && start_real "$n"
+  done
   local e pid
   for e in ${initdb_pids[@]+"${initdb_pids[@]}"}; do
     pid=${e%%|*} n=${e#*|}
@@ -516,10 +585,14 @@ EOF
   while :; do
     pending=()
     for n in "${NODES[@]}"; do
-      [ -n "${N_LISTEN[$n]:-}" ] || continue
+      [ -n "${N_LISTEN[$n]:-}${N_ULISTEN[$n]:-}" ] || continue
       local listening want
       listening=" $(nsx "$n" ss -Htln 2>/dev/null | awk '{ sub(/.*:/, "", $4); printf "%s ", $4 }')"
-      for want in ${N_LISTEN[$n]}; do
+      for want in ${N_LISTEN[$n]:-}; do
+        [[ $listening == *" ${want%%:*} "* ]] || pending+=("$n:$want")
+      done
+      listening=" $(nsx "$n" ss -Huln 2>/dev/null | awk '{ sub(/.*:/, "", $4); printf "%s ", $4 }')"
+      for want in ${N_ULISTEN[$n]:-}; do
         [[ $listening == *" ${want%%:*} "* ]] || pending+=("$n:$want")
       done
     done
@@ -583,6 +656,9 @@ EOF
       fi
       [ "${N_PG[$n]}" = 1 ] && printf 'port\t%s\tpostgresql\t5432\t%s\t\n' "$n" "$n"
       [ -n "${N_SSRV[$n]}" ] && printf 'port\t%s\ts_server\t%s\t%s\t\n' "$n" "${N_SSRV[$n]}" "$n"
+      for spec in ${N_REAL[$n]}; do
+        printf 'port\t%s\treal-%s\t%s\t%s\t\n' "$n" "${spec%%:*}" "${spec#*:}" "$n"
+      done
     done
   } >"$m"
   "$PY" "$LAB_DIR/labsvc.py" truth "$m" >"$st/truth.json.tmp" || die "could not write the ground truth"

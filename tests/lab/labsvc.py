@@ -242,6 +242,175 @@ def serve_silent(c):
     c.readline()
 
 
+# --- Protocol servers for the full service set (LAB_SERVICES=full). Each
+# speaks the real protocol's opening exchange, built from its specification,
+# enough for a client to recognise the service; none implements more.
+
+MYSQL_VERSION = "8.0.36"
+MONGODB_VERSION = "7.0.5"
+PJL_ID = "HP LaserJet 4250"
+CUPS_SERVER = "CUPS/2.4 IPP/2.1"
+
+
+class RawConn:
+    """Byte-oriented reads with a bound on what is kept."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def read(self, n):
+        data = b""
+        if self.c.buf:
+            data, self.c.buf = self.c.buf[:n], self.c.buf[n:]
+        while len(data) < n:
+            chunk = self.c.sock.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+
+def serve_mysql(c):
+    # Initial handshake packet, protocol version 10 (MySQL client/server protocol).
+    import struct
+    payload = (b"\x0a" + MYSQL_VERSION.encode() + b"\x00" + struct.pack("<I", 8) + b"abcdefgh\x00"
+               + struct.pack("<H", 0xffff) + b"\xff" + struct.pack("<H", 2)
+               + struct.pack("<H", 0xdfff) + b"\x15" + b"\x00" * 10 + b"ijklmnopqrst\x00"
+               + b"caching_sha2_password\x00")
+    c.send(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+    RawConn(c).read(4)  # the client's answer header, then hang up
+
+
+def serve_mongodb(c):
+    import struct
+    r = RawConn(c)
+    for _ in range(MAX_EXCHANGES):
+        hdr = r.read(16)
+        if hdr is None:
+            return
+        length, req_id, _, opcode = struct.unpack("<iiii", hdr)
+        if length < 16 or length > 1 << 20 or r.read(length - 16) is None:
+            return
+        # BSON {version: MONGODB_VERSION, gitVersion: "...", ok: 1.0}
+        def bstr(k, v):
+            v = v.encode() + b"\x00"
+            return b"\x02" + k.encode() + b"\x00" + struct.pack("<i", len(v)) + v
+        body = (bstr("version", MONGODB_VERSION) + bstr("gitVersion", "0d2f1c9e7d1a8b6c5f4e3d2c1b0a9f8e7d6c5b4a")
+                + b"\x01ok\x00" + struct.pack("<d", 1.0))
+        doc = struct.pack("<i", len(body) + 5) + body + b"\x00"
+        msg = struct.pack("<I", 0) + b"\x00" + doc
+        c.send(struct.pack("<iiii", 16 + len(msg), 100, req_id, 2013) + msg)
+
+
+def serve_smb(c):
+    # SMB2 NEGOTIATE response choosing dialect 3.0.2 (MS-SMB2 2.2.4).
+    import struct
+    r = RawConn(c)
+    nb = r.read(4)
+    if nb is None or nb[0] != 0:
+        return
+    req = r.read(int.from_bytes(nb[1:], "big") & 0xffffff)
+    if req is None or req[:4] != b"\xfeSMB":
+        return
+    hdr = (b"\xfeSMB" + struct.pack("<HHIHHIIQIIQ", 64, 0, 0, 0, 1, 1, 0, 0, 0xfeff, 0, 0)
+           + b"\x00" * 16)
+    body = (struct.pack("<HHHH", 65, 1, 0x0302, 0) + b"cmdb-lab-smb-srv" + struct.pack("<IIII", 0x7, 65536, 65536, 65536)
+            + struct.pack("<QQ", 0, 0) + struct.pack("<HHI", 128, 0, 0))
+    msg = hdr + body
+    c.send(b"\x00" + len(msg).to_bytes(3, "big") + msg)
+    r.read(1)
+
+
+def serve_rdp(c):
+    # X.224 Connection Confirm with RDP_NEG_RSP selecting PROTOCOL_HYBRID (MS-RDPBCGR 2.2.1.2).
+    r = RawConn(c)
+    tpkt = r.read(4)
+    if tpkt is None or tpkt[0] != 3:
+        return
+    if r.read(max(0, int.from_bytes(tpkt[2:4], "big") - 4)) is None:
+        return
+    c.send(b"\x03\x00\x00\x13\x0e\xd0\x00\x00\x12\x34\x00\x02\x1f\x08\x00\x02\x00\x00\x00")
+    r.read(1)
+
+
+def ber_read(r):
+    """One BER TLV: (tag, value bytes) or None."""
+    tag = r.read(1)
+    ln = r.read(1) if tag else None
+    if ln is None:
+        return None
+    n = ln[0]
+    if n & 0x80:
+        raw = r.read(n & 0x7f)
+        if raw is None or len(raw) > 3:
+            return None
+        n = int.from_bytes(raw, "big")
+    val = r.read(n) if n else b""
+    return None if val is None else (tag[0], val)
+
+
+def serve_ldap(c):
+    # RFC 4511: answer a simple bind with success (anonymous binds allowed).
+    r = RawConn(c)
+    for _ in range(MAX_EXCHANGES):
+        msg = ber_read(r)
+        if msg is None or msg[0] != 0x30:
+            return
+        v = msg[1]
+        if len(v) < 3 or v[0] != 0x02:
+            return
+        msgid = v[2:2 + v[1]]
+        op = v[2 + v[1]] if len(v) > 2 + v[1] else None
+        if op == 0x60:  # bindRequest -> bindResponse success
+            resp = b"\x0a\x01\x00\x04\x00\x04\x00"
+            body = b"\x02" + bytes([len(msgid)]) + msgid + b"\x61" + bytes([len(resp)]) + resp
+            c.send(b"\x30" + bytes([len(body)]) + body)
+        elif op == 0x42:  # unbindRequest
+            return
+        else:
+            return
+
+
+def serve_vnc(c):
+    # RFB 6.1.1: the server sends its ProtocolVersion first.
+    c.send(b"RFB 003.008\n")
+    if RawConn(c).read(12) is None:
+        return
+    c.send(b"\x01\x02")  # one security type: VNC authentication
+    RawConn(c).read(1)
+
+
+def serve_telnet(c):
+    # RFC 854/1091/857: ask for the terminal type, offer echo and suppress-go-ahead, then a prompt.
+    c.send(b"\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01\xff\xfb\x03")
+    c.send(b"\r\nDebian GNU/Linux 12\r\nlogin: ")
+    c.readline()
+
+
+def serve_pjl(c):
+    for _ in range(MAX_EXCHANGES):
+        line = c.readline()
+        if line is None:
+            return
+        if "@PJL INFO ID" in line:
+            c.send('@PJL INFO ID\r\n"%s"\r\n\x0c' % PJL_ID)
+
+
+def serve_ipp(c):
+    # CUPS answers plain HTTP on the IPP port.
+    request = c.readline()
+    if request is None:
+        return
+    for _ in range(64):
+        line = c.readline()
+        if not line:
+            break
+    body = "<html><head><title>Home - CUPS 2.4.2</title></head><body></body></html>"
+    c.send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Language: en_US\r\n"
+           "Content-Length: %d\r\nContent-Type: text/html; charset=utf-8\r\nServer: %s\r\n\r\n%s"
+           % (len(body), CUPS_SERVER, body))
+
+
 # kind -> (handler, tls, truth entry without port)
 KINDS = {
     "ssh":     (serve_ssh, False, {"service": "ssh", "product": "OpenSSH", "version": "9.2p1",
@@ -262,6 +431,29 @@ KINDS = {
     "silent":  (serve_silent, False, {"service": "unknown"}),
     "http":    (None, False, {"service": "http", "product": "SimpleHTTP", "version": "0.6",
                               "extra": {"python": PY_VERSION, "server_header": HTTP_SERVER_HEADER}}),
+    "mysql":   (serve_mysql, False, {"service": "mysql", "product": "MySQL", "version": MYSQL_VERSION}),
+    "mongodb": (serve_mongodb, False, {"service": "mongodb", "product": "MongoDB",
+                                       "version": MONGODB_VERSION}),
+    "smb":     (serve_smb, False, {"service": "smb", "extra": {"dialect": "3.0.2"}}),
+    "rdp":     (serve_rdp, False, {"service": "rdp", "extra": {"security": "CredSSP"}}),
+    "ldap":    (serve_ldap, False, {"service": "ldap"}),
+    "ldaps":   (serve_ldap, True, {"service": "ldap"}),
+    "vnc":     (serve_vnc, False, {"service": "vnc", "extra": {"protocol": "003.008"}}),
+    "telnet":  (serve_telnet, False, {"service": "telnet"}),
+    "pjl":     (serve_pjl, False, {"service": "printer-pjl", "product": PJL_ID}),
+    "ipp":     (serve_ipp, False, {"service": "ipp", "product": "CUPS", "version": "2.4"}),
+}
+
+# Real daemons lab.sh starts in LAB_SERVICES=full: kind -> (proto, truth entry). The
+# versions are read from the installed programs when the truth is written.
+REAL = {
+    "sshd":          ("tcp", {"service": "ssh", "product": "OpenSSH"}),
+    "redis-server":  ("tcp", {"service": "redis", "product": "Redis key-value store"}),
+    "memcached":     ("tcp", {"service": "memcached", "product": "memcached"}),
+    "mosquitto":     ("tcp", {"service": "mqtt", "extra": {"actual_product": "Mosquitto"}}),
+    "dnsmasq":       ("tcp", {"service": "dns", "product": "dnsmasq"}),
+    "dnsmasq-udp":   ("udp", {"service": "dns", "product": "dnsmasq"}),
+    "snmpd":         ("udp", {"service": "snmp", "extra": {"actual_product": "Net-SNMP"}}),
 }
 
 
@@ -394,6 +586,23 @@ def tool_version(cmd, pattern):
         return None
 
 
+_REAL_VERSIONS = None
+
+
+def real_versions():
+    global _REAL_VERSIONS
+    if _REAL_VERSIONS is None:
+        dnsmasq = tool_version(["dnsmasq", "--version"], r"Dnsmasq version (\S+)")
+        _REAL_VERSIONS = {
+            "sshd": tool_version(["ssh", "-V"], r"OpenSSH_([0-9A-Za-z.]+)"),
+            "redis-server": tool_version(["redis-server", "--version"], r"v=(\S+)"),
+            "memcached": tool_version(["memcached", "-V"], r"memcached (\S+)"),
+            "dnsmasq": dnsmasq,
+            "dnsmasq-udp": dnsmasq,
+        }
+    return _REAL_VERSIONS
+
+
 def cmd_truth(argv):
     manifest = argv[0]
     meta, hosts, order = {}, {}, []
@@ -453,12 +662,20 @@ def cmd_truth(argv):
                      "extra": {"openssl": ssl_version,
                                "note": "openssl s_server -www: HTTP/1.0 status page, one client at a time"}}
             tls = True
+        elif kind.startswith("real-"):
+            proto, base = REAL[kind[5:]]
+            entry = json.loads(json.dumps(base))
+            version = real_versions().get(kind[5:])
+            if version and "product" in entry:
+                entry["version"] = version
+            tls = False
         else:
             _, tls, base = KINDS[kind]
             entry = json.loads(json.dumps(base))
         if title:
             entry.setdefault("extra", {})["title"] = title
-        entry = {"proto": "tcp", "port": int(port), "tls": tls, "kind": kind, **entry}
+        proto = REAL[kind[5:]][0] if kind.startswith("real-") else "tcp"
+        entry = {"proto": proto, "port": int(port), "tls": tls, "kind": kind, **entry}
         entry["speaks_first"] = "banner" in entry
         if tls:
             if certname not in cert_cache:

@@ -4,6 +4,7 @@
   compare.py --truth TRUTH --obs FILE [--obs FILE ...] --cidr CIDR [--cidr ...]
              --ports SPEC [--exclude IP ...] [--mode syn|connect] [--pn]
              [--complete yes|no] [--partial] [--disjoint] [--reasons]
+             [--services] [--udp-ports SPEC]
 
 Expected: every truth host that answers something, at an address inside the
 scanned CIDRs and not excluded, and exactly its open TCP ports that were
@@ -11,6 +12,11 @@ scanned. Nothing else: the dark host, closed ports and hidden listeners must
 be absent. With several --obs files (shards) their union is compared and
 --disjoint requires that no host or port appears in two of them. --partial
 (an interrupted scan) only checks that nothing false was reported.
+--services also checks the service lines: every open port (TCP, and UDP
+ports of --udp-ports that the truth lists) has exactly one, with the
+truth's service name, its product where the truth names one, TLS where the
+truth has TLS (with the certificate's subject and SANs); no service line
+for anything else.
 Exit 0 when everything matches, 1 with a list of differences otherwise.
 """
 import argparse
@@ -61,6 +67,8 @@ def main():
     ap.add_argument("--partial", action="store_true")
     ap.add_argument("--disjoint", action="store_true")
     ap.add_argument("--reasons", action="store_true", help="check host discovery reasons")
+    ap.add_argument("--services", action="store_true", help="check service lines too")
+    ap.add_argument("--udp-ports", default="", help="UDP ports given to the scanner")
     a = ap.parse_args()
 
     truth = json.load(open(a.truth))
@@ -92,7 +100,9 @@ def main():
             if not on_link and h["default_port_state"] != "closed" and not ports:
                 del expect[ip]
 
+    udp_scanned = port_set(a.udp_ports) if a.udp_ports else set()
     hosts, ports_seen, per_file = {}, {}, []
+    services = {}
     for path in a.obs:
         lines = [l for l in open(path).read().split("\n") if l]
         if not lines:
@@ -124,6 +134,14 @@ def main():
                     errors.append(f"{path}: host {o['ip']} reported twice")
                 hosts[o["ip"]] = o
                 fh.add(o["ip"])
+            elif o.get("kind") == "service":
+                key = (o["ip"], o.get("proto"), o.get("port"))
+                if key in services:
+                    errors.append(f"{path}: service {key} reported twice")
+                services[key] = o
+            elif o.get("kind") == "port" and o.get("proto") == "udp" and udp_scanned:
+                if o.get("state") != "open" or o.get("reason") != "udp-response":
+                    errors.append(f"{path}: unexpected udp port line {o}")
             elif o.get("kind") == "port":
                 key = (o["ip"], o["port"])
                 if o.get("proto") != "tcp" or o.get("state") != "open":
@@ -179,6 +197,43 @@ def main():
                 both_p = per_file[i][1] & per_file[j][1]
                 if both_h or both_p:
                     errors.append(f"shards {i + 1} and {j + 1} overlap: {sorted(both_h)} {sorted(both_p)[:5]}")
+
+    if a.services:
+        want_svc = {}
+        for ip, (h, _, ports) in expect.items():
+            for p in h["ports"]:
+                if (p["proto"] == "tcp" and p["port"] in ports) or \
+                        (p["proto"] == "udp" and p["port"] in udp_scanned):
+                    want_svc[(ip, p["proto"], p["port"])] = (h, p)
+        for key, o in sorted(services.items()):
+            if key not in want_svc:
+                errors.append(f"service line for {key}, which is not an open port of the truth")
+        for key, (h, p) in sorted(want_svc.items()):
+            o = services.get(key)
+            where = f"{key[0]}:{key[2]}/{key[1]} ({h['name']} {p['kind']})"
+            if o is None:
+                errors.append(f"no service line for {where}")
+                continue
+            if o.get("service") != p["service"]:
+                errors.append(f"{where}: service {o.get('service')!r}, truth {p['service']!r}")
+            if p.get("product") and o.get("product") != p["product"]:
+                errors.append(f"{where}: product {o.get('product')!r}, truth {p['product']!r}")
+            if p.get("version") and o.get("version") != p["version"]:
+                errors.append(f"{where}: version {o.get('version')!r}, truth {p['version']!r}")
+            if bool(p.get("tls")) != ("tls" in o):
+                errors.append(f"{where}: tls {'tls' in o}, truth {bool(p.get('tls'))}")
+            elif p.get("tls"):
+                cert, tls = p["cert"], o["tls"]
+                if tls.get("subject") != cert["subject"]:
+                    errors.append(f"{where}: tls subject {tls.get('subject')!r}, truth {cert['subject']!r}")
+                if sorted(tls.get("sans", [])) != sorted(cert["sans"]):
+                    errors.append(f"{where}: tls sans {tls.get('sans')}, truth {cert['sans']}")
+                if tls.get("not_after") != cert["not_after"]:
+                    errors.append(f"{where}: tls not_after {tls.get('not_after')}, truth {cert['not_after']}")
+            if p.get("banner") and not o.get("banner", "").startswith(p["banner"]):
+                errors.append(f"{where}: banner {o.get('banner', '')[:60]!r}, truth {p['banner']!r}")
+        named = sum(1 for k in want_svc if services.get(k, {}).get("service") == want_svc[k][1]["service"])
+        print(f"{named} of {len(want_svc)} services named as the truth says")
 
     n_ports = sum(len(p) for p in ports_seen.values())
     for e in errors:

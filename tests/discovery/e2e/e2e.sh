@@ -8,6 +8,7 @@
 # Nothing runs in the root namespace but lab.sh itself.
 #
 # Scenarios: syn discovery connect shard exclude dryrun sigint synproxy fullsweep
+#            services (with the lab's full service set, LAB_SERVICES=full)
 #
 # The scanner namespace gets one nftables rule, the documented way to keep its
 # kernel from answering our SYN-ACKs with RSTs (docs/scanning.md): replies to
@@ -41,6 +42,7 @@ export LAB_ID="d${SCENARIO:0:2}$$"
 LAB_ID=${LAB_ID:0:12}
 export LAB_OWNER_PID=$$
 trap '"$LAB_SH" down >/dev/null 2>&1 || true' EXIT
+[ "$SCENARIO" = services ] && export LAB_SERVICES=full
 eval "$("$LAB_SH" up)"
 
 pass=0 fail=0
@@ -210,6 +212,23 @@ fullsweep)
   t1=$(date +%s.%N)
   echo "  full sweep took $(echo "$t1 - $t0" | bc 2>/dev/null || echo "?") s"
   compare "full-port sweep matches the truth" --obs "$OUT/full.ndjson" --cidr "$A" --cidr "$B" --ports -
+  ;;
+services)
+  # Service detection over every open port of the full service set: each named
+  # as the truth says (product, version, TLS and certificate where it knows
+  # them), nothing named that is not open; raw and connect mode; UDP (dns,
+  # snmp) through -p U:...; --no-service writes no service line.
+  SP=$PORTS,1883,3306,3389,5900,9100,11211,27017
+  if discover svc "$A" "$B" -p "$SP,U:53,161" --rate 20000 --wait 0.3; then ok "scan exits 0"; else bad "scan exits 0"; fi
+  compare "SYN scan + services match the truth" --obs "$OUT/svc.ndjson" --cidr "$A" --cidr "$B" \
+    --ports "$SP" --services --udp-ports 53,161
+  if grep -q '"service_detection":true' "$OUT/svc.ndjson"; then ok "scan line says service detection on"; else bad "scan line says service detection on"; fi
+  if discover svcc "$A" "$B" --connect -p "$SP" --rate 20000 --wait 0.5; then ok "connect scan exits 0"; else bad "connect scan exits 0"; fi
+  compare "connect scan + services match the truth" --obs "$OUT/svcc.ndjson" --cidr "$A" --cidr "$B" \
+    --ports "$SP" --mode connect --services
+  if discover nosvc "$A" -p 22,80 --wait 0.3 --no-service; then ok "--no-service exits 0"; else bad "--no-service exits 0"; fi
+  if grep -q '"kind":"service"' "$OUT/nosvc.ndjson"; then bad "--no-service: no service lines"; else ok "--no-service: no service lines"; fi
+  if grep -q '"service_detection":false' "$OUT/nosvc.ndjson"; then ok "scan line says service detection off"; else bad "scan line says service detection off"; fi
   ;;
 *)
   echo "unknown scenario $SCENARIO" >&2
