@@ -86,28 +86,38 @@ static void finish(struct cscan *c, size_t slot)
 	c->free_slots[c->n_free++] = slot;
 }
 
-/* Handles finished connects for up to timeout_ms, then expires overdue ones. */
+/*
+ * Handles finished connects for up to timeout_ms, then expires overdue ones.
+ * Every event that is ready is taken before anything expires: after the
+ * process was held up (a busy machine), thousands of connections can be
+ * both answered and past their deadline, and only the epoll queue tells
+ * which.
+ */
 static void service(struct cscan *c, int timeout_ms)
 {
 	struct epoll_event ev[EPOLL_EVENTS];
-	int n = epoll_wait(c->ep, ev, EPOLL_EVENTS, timeout_ms);
 	uint64_t now;
+	int n;
 
+	do {
+		n = epoll_wait(c->ep, ev, EPOLL_EVENTS, timeout_ms);
+		for (int i = 0; i < n; i++) {
+			size_t slot = (size_t)ev[i].data.u64;
+			int e = 0;
+			socklen_t len = sizeof(e);
+
+			if (c->conns[slot].fd < 0)
+				continue;
+			if (getsockopt(c->conns[slot].fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+				e = errno;
+			if (e == 0 || e == ECONNREFUSED)
+				record(c->s, c->conns[slot].ip, c->conns[slot].port, e == 0,
+				       c->conns[slot].discovery);
+			finish(c, slot);
+		}
+		timeout_ms = 0;
+	} while (n == EPOLL_EVENTS); /* a full batch: more may be waiting */
 	disc_scan_report_progress(c->s);
-	for (int i = 0; i < n; i++) {
-		size_t slot = (size_t)ev[i].data.u64;
-		int e = 0;
-		socklen_t len = sizeof(e);
-
-		if (c->conns[slot].fd < 0)
-			continue;
-		if (getsockopt(c->conns[slot].fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
-			e = errno;
-		if (e == 0 || e == ECONNREFUSED)
-			record(c->s, c->conns[slot].ip, c->conns[slot].port, e == 0,
-			       c->conns[slot].discovery);
-		finish(c, slot);
-	}
 	now = disc_scan_now_ns();
 	if (now < c->next_expire || c->n_free == c->cap)
 		return;
