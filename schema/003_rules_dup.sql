@@ -6,8 +6,10 @@
 -- kinds, most trusted first: an observation or inventory record is matched
 -- to the CI found through its first usable identity in rule order. A type
 -- without a list of its own follows its parent's (user types inherit); a
--- type with neither uses the default list '*'. The kind '*' stands for every
--- identity kind without a rule of its own, in the order the record gives
+-- type with neither uses the default list. The built-in kinds (serial,
+-- uuid, mac, fqdn, ip, endpoint) match only through a rule of their own, so
+-- removing one stops matching on it; the rule '*' stands for the kinds of
+-- your own (asset tags, ...) without a rule, in the order a record gives
 -- them. Junk values (placeholders, all-zero and broadcast values) never
 -- match, whatever the rules say: they are filtered before the rules apply.
 --
@@ -55,12 +57,20 @@ CREATE TRIGGER ident_rule_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON
 CREATE TRIGGER ident_rule_list_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON cmdb.ident_rule_list
   FOR EACH STATEMENT EXECUTE FUNCTION cmdb.ident_rule_guard();
 
+-- The kinds identity_normalize knows, plus serial and endpoint: they match
+-- only through a rule naming them.
+CREATE FUNCTION cmdb.builtin_identity_kind(p_kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN p_kind IN ('serial', 'uuid', 'mac', 'fqdn', 'ip', 'endpoint');
+
 -- The built-in lists: what 002's reconciliation did, written down.
 --   host              serial, machine uuid, an interface's universally
 --                     administered MAC, fqdn, an address it holds (ip)
 --   network_interface mac;  ip_address ip (address%scope);  service endpoint
---   the others        '*': the identities given, in the order given
--- Each keeps '*' last so that identities of kinds of your own (asset tags)
+--   the others, and   every built-in kind (002 matched inventory records by
+--   types without     whatever identities they gave)
+--   any list
+-- Each ends with '*' so that identities of kinds of your own (asset tags)
 -- still match after the built-in ones, as they did before.
 CREATE FUNCTION cmdb.ident_rules_default(p_type text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -69,7 +79,7 @@ RETURN CASE p_type
   WHEN 'network_interface' THEN ARRAY['mac', '*']
   WHEN 'ip_address' THEN ARRAY['ip', '*']
   WHEN 'service' THEN ARRAY['endpoint', '*']
-  ELSE ARRAY['*'] END;
+  ELSE ARRAY['serial', 'uuid', 'mac', 'fqdn', 'ip', 'endpoint', '*'] END;
 
 SELECT set_config('cmdb.rules_edit', 'on', true);
 INSERT INTO cmdb.ident_rule_list SELECT name FROM cmdb.ci_type WHERE builtin ORDER BY name;
@@ -81,7 +91,7 @@ SELECT t.name, r.n, split_part(r.spec, ':', 1),
 SELECT set_config('cmdb.rules_edit', '', true);
 
 -- The rules in force for every type: its own list, else its nearest
--- ancestor's, else the default '*'. defined_by names the type whose list
+-- ancestor's, else the default list. defined_by names the type whose list
 -- applies (NULL: the default).
 CREATE VIEW cmdb.type_ident_rule AS
 WITH RECURSIVE up AS (
@@ -95,13 +105,15 @@ WITH RECURSIVE up AS (
 SELECT o.type, o.anc AS defined_by, r.position, r.kind, r.options
   FROM owner o JOIN cmdb.ident_rule r ON r.type = o.anc
 UNION ALL
-SELECT t.name, NULL, 1, '*', '{}'::text[] FROM cmdb.ci_type t WHERE NOT EXISTS (SELECT FROM owner o WHERE o.type = t.name);
+SELECT t.name, NULL, d.n::integer, d.spec, '{}'::text[]
+  FROM cmdb.ci_type t, unnest(cmdb.ident_rules_default(NULL)) WITH ORDINALITY d(spec, n)
+ WHERE NOT EXISTS (SELECT FROM owner o WHERE o.type = t.name);
 
 -- What a rule matches, for people.
 CREATE FUNCTION cmdb.ident_rule_meaning(p_kind text, p_options text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE p_kind
-  WHEN '*' THEN 'any other identity given, in the order given'
+  WHEN '*' THEN 'identities of kinds of your own without a rule, in the order given'
   WHEN 'mac' THEN 'MAC address (of the CI or, for discovered hosts, of an interface)'
                   || CASE WHEN 'universal' = ANY (p_options) THEN '; universally administered only' ELSE '' END
   WHEN 'ip' THEN 'IP address within the ip_scope setting (for discovered hosts: an address they hold)'
@@ -155,7 +167,7 @@ BEGIN
     k := btrim(split_part(spec, ':', 1));
     opt := nullif(btrim(substr(spec, strpos(spec || ':', ':') + 1)), '');
     IF spec IS NULL OR (k <> '*' AND k !~ '^[a-z][a-z0-9_]{0,31}$') THEN
-      RAISE EXCEPTION 'invalid identity kind "%": use lower-case letters, digits and _ (or * for any other kind)',
+      RAISE EXCEPTION 'invalid identity kind "%": use lower-case letters, digits and _ (or * for kinds of your own)',
         coalesce(spec, '') USING ERRCODE = '22023';
     END IF;
     IF opt IS NOT NULL AND NOT (k = 'mac' AND opt = 'universal') THEN
@@ -374,9 +386,11 @@ END $$;
 --     rule is not used; mac without 'universal' also trusts local MACs), and
 --     junk host names neither match nor become identities;
 --   - inventory records ('ci' lines) match through the identities their
---     type's rules allow, in rule order ('*': the other kinds, in the order
---     given); identities the rules do not use are still recorded on the CI;
---   - merged CIs, like disposed ones, are never found by name.
+--     type's rules allow, in rule order ('*': kinds of your own without a
+--     rule, in the order given); identities the rules do not use are still
+--     recorded on the CI;
+--   - merged CIs, like disposed ones, are never found by name;
+--   - a host seen at two addresses in one batch gets one service per port.
 -- Addresses, interfaces and services keep their one identity each (ip, mac,
 -- endpoint): cmdb.ident_rules_set refuses lists without it.
 CREATE OR REPLACE FUNCTION cmdb.ingest_batch(p_source text)
@@ -533,6 +547,11 @@ BEGIN
   ORDER BY ip, proto, port, (kind = 'service') DESC, at DESC;
   UPDATE w_svc s SET host_id = h.ci_id, ident = h.ci_id || '/' || s.proto || '/' || s.port
     FROM w_host h WHERE h.ip = s.ip;
+  -- 003: a host seen at two addresses (one that was merged, say) has one
+  -- service per port: keep one sighting per endpoint, the one with service
+  -- detection, then the latest (two rows would claim one CI twice)
+  DELETE FROM w_svc s USING w_svc t
+   WHERE s.ident = t.ident AND (t.body IS NOT NULL, t.at, t.ip) > (s.body IS NOT NULL, s.at, s.ip);
   UPDATE w_svc s SET ci_id = i.ci_id FROM cmdb.ci_identity i
    WHERE i.kind = 'endpoint' AND i.value = s.ident AND upper_inf(i.valid);
   UPDATE w_svc SET ci_id = cmdb.next_ci_id(), is_new = true WHERE ci_id IS NULL;
@@ -571,7 +590,7 @@ BEGIN
     FROM w_ci w, jsonb_array_elements(w.identities) WITH ORDINALITY e(v, ord);
   DELETE FROM w_ci_ident WHERE value IS NULL;
   -- 003: the identities that may match, ranked by the rules of the record's
-  -- type ('*' ranks the kinds without a rule of their own in the order given)
+  -- type ('*' ranks the kinds of your own without a rule, in the order given)
   IF to_regclass('pg_temp.w_ci_match') IS NULL THEN
     CREATE TEMP TABLE w_ci_match (line bigint, rank bigint, kind text, value text) ON COMMIT DELETE ROWS;
   END IF;
@@ -580,6 +599,7 @@ BEGIN
     FROM w_ci_ident x JOIN w_ci w ON w.line = x.line
     LEFT JOIN cmdb.type_ident_rule k ON k.type = w.type AND k.kind = x.kind
     LEFT JOIN cmdb.type_ident_rule star ON star.type = w.type AND star.kind = '*'
+                                          AND NOT cmdb.builtin_identity_kind(x.kind)
    WHERE coalesce(k.position, star.position) IS NOT NULL
      AND NOT (x.kind = 'mac' AND 'universal' = ANY (coalesce(k.options, '{}')) AND cmdb.local_mac(x.value));
   UPDATE w_ci w SET ci_id = m.ci_id FROM (

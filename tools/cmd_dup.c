@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cmdb/ci.h"
 #include "cmdb/dup.h"
 #include "commands.h"
@@ -68,6 +69,7 @@ int cmd_dup_list(struct cli *cli, int argc, char **argv)
 	const char *type = NULL;
 	long min = 0;
 	char *end;
+	cmdb_rc rc;
 	int c;
 	bool stop;
 
@@ -87,7 +89,8 @@ int cmd_dup_list(struct cli *cli, int argc, char **argv)
 	db = cli_open(cli, CMDB_ACCESS_READ);
 	if (!db)
 		return EXIT_FAIL;
-	return cli_end_listing(cli, db, cmdb_dup_list(db, type, (int)min, &rows, &err), rows, cols, &err);
+	rc = cmdb_dup_list(db, type, (int)min, &rows, &err);
+	return cli_end_listing(cli, db, rc, rows, cols, &err);
 }
 
 int cmd_dup_merge(struct cli *cli, int argc, char **argv)
@@ -115,6 +118,10 @@ int cmd_dup_merge(struct cli *cli, int argc, char **argv)
 		return cli_error(&err);
 	}
 	code = cli_finish(cli_print_rows(cli, plan, cols));
+	/* notes ask for a next step: said in full, whatever the output format */
+	for (int r = 0; r < cmdb_rows_count(plan); r++)
+		if (strcmp(cmdb_rows_value(plan, r, 1), "note") == 0)
+			fprintf(stderr, "cmdb: note: %s: %s\n", cmdb_rows_value(plan, r, 2), cmdb_rows_value(plan, r, 3));
 	if (code == EXIT_OK) {
 		if (dry_run)
 			cli_note(cli, "dry run: nothing written (%d steps planned)", cmdb_rows_count(plan));

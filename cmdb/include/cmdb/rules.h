@@ -4,9 +4,10 @@
  * trusted first. Kept in the database (cmdb.ident_rule) and applied by
  * cmdb.ingest_batch; a type without a list of its own follows its parent's.
  * A rule is a spec "KIND" or "KIND:OPTION" ("mac:universal": locally
- * administered MACs do not match); the kind "*" stands for every kind
- * without a rule of its own, in the order a record gives them. Junk values
- * never match, whatever the rules say.
+ * administered MACs do not match). The built-in kinds (serial, uuid, mac,
+ * fqdn, ip, endpoint) match only through a rule of their own; the kind "*"
+ * stands for the kinds of your own without a rule, in the order a record
+ * gives them. Junk values never match, whatever the rules say.
  *
  * Every change is one history row (entity ci_type, op rules) with the rules
  * before and after.
