@@ -13,6 +13,13 @@ id() { sql "SELECT id FROM cmdb.ci WHERE name = '$1'"; }
 hid() { sql "SELECT id FROM cmdb.ci WHERE type = 'host' AND name = '$1'"; }
 hosts_named() { sql "SELECT count(*) FROM cmdb.ci WHERE type = 'host' AND name = '$1'"; }
 
+for c in "type rules" "dup list" "dup merge"; do
+  # shellcheck disable=SC2086
+  expect 0 $c -h; expect_out '^Usage: cmdb '"$c"
+  expect 0 help $c; expect_out '^Usage: cmdb '"$c"
+done
+expect 2 dup; expect_err 'Commands of cmdb dup'
+
 # --- listing and editing the rules
 expect 0 type rules host
 expect_out '^1 +serial +host +serial number'
