@@ -7,12 +7,14 @@
 #include "internal.h"
 
 static const char SQL_DUP_LIST[] =
-	"SELECT d.score, d.type, d.keep, d.keep_name, d.other, d.other_name, d.reasons FROM cmdb.dup_list($1) d "
+	"SELECT d.score, d.type, d.keep, d.keep_name, d.other, d.other_name, d.reasons "
+	"FROM cmdb.dup_list($1) d "
 	"WHERE d.score >= $2::integer ORDER BY d.score DESC, d.type, d.keep, d.other";
 
 /* One statement, so one transaction: the merge is whole or not at all. */
 static const char SQL_DUP_MERGE[] =
-	"SELECT m.step, m.action, m.item, m.detail FROM cmdb.ci_merge($1::bigint, $2::bigint, $3::boolean) m";
+	"SELECT m.step, m.action, m.item, m.detail "
+	"FROM cmdb.ci_merge($1::bigint, $2::bigint, $3::boolean) m";
 
 static cmdb_rc rows_of(struct cmdb_db *db, const char *sql, int n, const char *const *params,
 		       struct cmdb_rows **rows, struct cmdb_error *err)

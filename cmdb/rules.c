@@ -11,7 +11,8 @@
 static const char SQL_TYPE_EXISTS[] = "SELECT 1 FROM cmdb.ci_type WHERE name = $1";
 
 static const char SQL_RULES_LIST[] =
-	"SELECT r.position, r.kind, nullif(array_to_string(r.options, ','), '') AS options, coalesce(r.defined_by, '(default)') AS defined_by,"
+	"SELECT r.position, r.kind, nullif(array_to_string(r.options, ','), '') AS options,"
+	"       coalesce(r.defined_by, '(default)') AS defined_by,"
 	"       cmdb.ident_rule_meaning(r.kind, r.options) AS matches "
 	"FROM cmdb.type_ident_rule r WHERE r.type = $1 ORDER BY r.position";
 
@@ -33,7 +34,8 @@ cmdb_rc cmdb_rules_list(struct cmdb_db *db, const char *type, struct cmdb_rows *
 	n = PQntuples(res);
 	PQclear(res);
 	if (n == 0)
-		return cmdb_error_set(err, CMDB_ENOTFOUND, "unknown CI type \"%s\" (see: cmdb type list)", type);
+		return cmdb_error_set(err, CMDB_ENOTFOUND,
+				      "unknown CI type \"%s\" (see: cmdb type list)", type);
 	res = cmdb_query(db, SQL_RULES_LIST, 1, &type, PGRES_TUPLES_OK, err);
 	if (!res)
 		return err ? err->rc : CMDB_EDB;
@@ -62,11 +64,11 @@ cmdb_rc cmdb_rules_reset(struct cmdb_db *db, const char *type, struct cmdb_error
 	return cmdb_exec(db, SQL_RULES_SET, 2, params, err);
 }
 
-cmdb_rc cmdb_rules_edit(struct cmdb_db *db, const char *type, enum cmdb_rules_op op, const char *spec,
-			int at, struct cmdb_error *err)
+cmdb_rc cmdb_rules_edit(struct cmdb_db *db, const char *type, enum cmdb_rules_op op,
+			const char *spec, int at, struct cmdb_error *err)
 {
-	static const char *const ops[] = {[CMDB_RULES_ADD] = "add", [CMDB_RULES_RM] = "rm",
-					  [CMDB_RULES_MOVE] = "move"};
+	static const char *const ops[] = {
+		[CMDB_RULES_ADD] = "add", [CMDB_RULES_RM] = "rm", [CMDB_RULES_MOVE] = "move"};
 	char atbuf[16];
 	const char *params[4] = {type, ops[op], spec, NULL};
 

@@ -55,10 +55,13 @@ static long count(const char *sql)
 /* Everything a refused change could have touched. */
 static void snapshot(char *out, size_t len)
 {
-	query("SELECT (SELECT count(*) FROM cmdb.history) || '/' || (SELECT count(*) FROM cmdb.ci_identity) || '/' ||"
-	      " (SELECT count(*) FROM cmdb.rel) || '/' || (SELECT count(*) FROM cmdb.attr_claim) || '/' ||"
+	query("SELECT (SELECT count(*) FROM cmdb.history) || '/' || (SELECT count(*) FROM "
+	      "cmdb.ci_identity) || '/' ||"
+	      " (SELECT count(*) FROM cmdb.rel) || '/' || (SELECT count(*) FROM cmdb.attr_claim) "
+	      "|| '/' ||"
 	      " (SELECT md5(string_agg(c::text, '' ORDER BY id)) FROM cmdb.ci c) || '/' ||"
-	      " (SELECT md5(string_agg(r::text, '' ORDER BY type, position)) FROM cmdb.ident_rule r)",
+	      " (SELECT md5(string_agg(r::text, '' ORDER BY type, position)) FROM cmdb.ident_rule "
+	      "r)",
 	      out, len);
 }
 
@@ -77,8 +80,13 @@ static int64_t add(struct cmdb_db *d, const char *type, const char *name, const 
 		   const char *ident_kind, const char *ident_value)
 {
 	json_t *attrs = attrs_json ? json_loads(attrs_json, 0, NULL) : NULL;
-	json_t *idents = ident_kind ? json_pack("[{s:s,s:s}]", "kind", ident_kind, "value", ident_value) : NULL;
-	struct cmdb_ci_new ci = {.type = type, .name = name, .description = "test CI", .attributes = attrs,
+	json_t *idents =
+		ident_kind ? json_pack("[{s:s,s:s}]", "kind", ident_kind, "value", ident_value)
+			   : NULL;
+	struct cmdb_ci_new ci = {.type = type,
+				 .name = name,
+				 .description = "test CI",
+				 .attributes = attrs,
 				 .identities = idents};
 	struct cmdb_error err = {0};
 	int64_t id = 0;
@@ -111,8 +119,8 @@ static char *plan_text(const struct cmdb_rows *plan)
 	o = out = malloc(len);
 	assert_non_null(out);
 	for (int r = 0; r < cmdb_rows_count(plan); r++)
-		o += sprintf(o, "%s|%s|%s\n", cmdb_rows_value(plan, r, 1), cmdb_rows_value(plan, r, 2),
-			     cmdb_rows_value(plan, r, 3));
+		o += sprintf(o, "%s|%s|%s\n", cmdb_rows_value(plan, r, 1),
+			     cmdb_rows_value(plan, r, 2), cmdb_rows_value(plan, r, 3));
 	*o = '\0';
 	return out;
 }
@@ -138,12 +146,15 @@ static void test_rules_edited_and_recorded(void **state)
 	assert_string_equal(cmdb_rows_value(rows, 0, 1), "asset");
 	assert_string_equal(cmdb_rows_value(rows, 1, 1), "fqdn");
 	cmdb_rows_free(rows);
-	assert_int_equal(count("SELECT count(*) FROM cmdb.history WHERE entity = 'ci_type' AND op = 'rules'"
-			       " AND old ->> 'type' = 'host' AND new -> 'rules' ->> 0 = 'asset'"), 1);
+	assert_int_equal(
+		count("SELECT count(*) FROM cmdb.history WHERE entity = 'ci_type' AND op = 'rules'"
+		      " AND old ->> 'type' = 'host' AND new -> 'rules' ->> 0 = 'asset'"),
+		1);
 
 	/* refused edits change nothing */
 	snapshot(before, sizeof(before));
-	assert_int_equal(cmdb_rules_edit(db, "host", CMDB_RULES_RM, "serial", 0, &err), CMDB_EINVAL);
+	assert_int_equal(cmdb_rules_edit(db, "host", CMDB_RULES_RM, "serial", 0, &err),
+			 CMDB_EINVAL);
 	assert_non_null(strstr(err.msg, "type host has no rule for serial"));
 	assert_int_equal(cmdb_rules_set(db, "service", specs, 1, &err), CMDB_EINVAL);
 	assert_non_null(strstr(err.msg, "must keep the rule endpoint"));
@@ -151,8 +162,9 @@ static void test_rules_edited_and_recorded(void **state)
 	snapshot(after, sizeof(after));
 	assert_string_equal(before, after);
 	/* behind the API's back: refused too */
-	assert_int_equal(testdb_sql(conninfo, "UPDATE cmdb.ident_rule SET position = position + 10", after,
-				    sizeof(after)), -1);
+	assert_int_equal(testdb_sql(conninfo, "UPDATE cmdb.ident_rule SET position = position + 10",
+				    after, sizeof(after)),
+			 -1);
 	assert_non_null(strstr(after, "only through cmdb.ident_rules_set"));
 
 	assert_int_equal(cmdb_rules_reset(db, "host", &err), CMDB_OK);
@@ -174,15 +186,20 @@ static void test_merge_moves_and_keeps_priority(void **state)
 	char sql[512], out[256];
 
 	/* os: the scanner (20) on keep, the inventory (60) on other; owner_team the reverse */
-	keep = add(scanner, "host", "srv-keep", "{\"os\": \"linux\", \"cpus\": 4}", "serial", "SRV-1");
-	other = add(inventory, "host", "srv-other", "{\"os\": \"Debian 12\", \"rack\": \"B4\"}", "fqdn",
-		    "srv.example");
+	keep = add(scanner, "host", "srv-keep", "{\"os\": \"linux\", \"cpus\": 4}", "serial",
+		   "SRV-1");
+	other = add(inventory, "host", "srv-other", "{\"os\": \"Debian 12\", \"rack\": \"B4\"}",
+		    "fqdn", "srv.example");
 	assert_int_equal(cmdb_ci_set(inventory, keep,
-				     &(struct cmdb_ci_change){.set_attrs = json_pack("{s:s}", "owner_team", "ops")},
-				     &err), CMDB_OK);
+				     &(struct cmdb_ci_change){
+					     .set_attrs = json_pack("{s:s}", "owner_team", "ops")},
+				     &err),
+			 CMDB_OK);
 	assert_int_equal(cmdb_ci_set(scanner, other,
-				     &(struct cmdb_ci_change){.set_attrs = json_pack("{s:s}", "owner_team", "?")},
-				     &err), CMDB_OK);
+				     &(struct cmdb_ci_change){
+					     .set_attrs = json_pack("{s:s}", "owner_team", "?")},
+				     &err),
+			 CMDB_OK);
 	app = add(db, "application", "erp", NULL, NULL, NULL);
 	nic = add(db, "network_interface", "srv/nic", NULL, "mac", "00:1b:21:aa:00:01");
 	relate(app, "runs_on", other);
@@ -194,27 +211,34 @@ static void test_merge_moves_and_keeps_priority(void **state)
 	cmdb_rows_free(plan);
 
 	snprintf(sql, sizeof(sql),
-		 "SELECT attributes->>'os' || '|' || (attributes->>'owner_team') || '|' || (attributes->>'rack') || '|' ||"
-		 " (attributes->>'cpus') FROM cmdb.ci WHERE id = %lld", (long long)keep);
+		 "SELECT attributes->>'os' || '|' || (attributes->>'owner_team') || '|' || "
+		 "(attributes->>'rack') || '|' ||"
+		 " (attributes->>'cpus') FROM cmdb.ci WHERE id = %lld",
+		 (long long)keep);
 	query(sql, out, sizeof(out));
 	assert_string_equal(out, "Debian 12|ops|B4|4");
 	snprintf(sql, sizeof(sql),
 		 "SELECT string_agg(kind || '=' || value, ',' ORDER BY kind) FROM cmdb.ci_identity"
-		 " WHERE ci_id = %lld AND upper_inf(valid)", (long long)keep);
+		 " WHERE ci_id = %lld AND upper_inf(valid)",
+		 (long long)keep);
 	query(sql, out, sizeof(out));
 	assert_string_equal(out, "fqdn=srv.example,serial=SRV-1");
-	snprintf(sql, sizeof(sql),
-		 "SELECT string_agg(type || ':' || source_id || '>' || target_id, ',' ORDER BY type)"
-		 " FROM cmdb.rel WHERE upper_inf(valid) AND %lld IN (source_id, target_id)", (long long)keep);
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT string_agg(type || ':' || source_id || '>' || target_id, ',' ORDER BY type)"
+		" FROM cmdb.rel WHERE upper_inf(valid) AND %lld IN (source_id, target_id)",
+		(long long)keep);
 	query(sql, out, sizeof(out));
-	snprintf(sql, sizeof(sql), "has_interface:%lld>%lld,runs_on:%lld>%lld", (long long)keep, (long long)nic,
-		 (long long)app, (long long)keep);
+	snprintf(sql, sizeof(sql), "has_interface:%lld>%lld,runs_on:%lld>%lld", (long long)keep,
+		 (long long)nic, (long long)app, (long long)keep);
 	assert_string_equal(out, sql);
 	/* the merged CI keeps its own claims, as evidence of what it was */
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM cmdb.attr_claim WHERE ci_id = %lld", (long long)other);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM cmdb.attr_claim WHERE ci_id = %lld",
+		 (long long)other);
 	assert_true(count(sql) >= 3);
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM cmdb.history WHERE op = 'merge' AND ci_id = %lld AND other_ci_id = %lld",
+		 "SELECT count(*) FROM cmdb.history WHERE op = 'merge' AND ci_id = %lld AND "
+		 "other_ci_id = %lld",
 		 (long long)keep, (long long)other);
 	assert_int_equal(count(sql), 1);
 	assert_int_equal(cmdb_audit_chain(db, &rep, &err), CMDB_OK);
@@ -229,7 +253,8 @@ static void test_dry_run_writes_nothing_and_plans_exactly(void **state)
 	struct cmdb_error err = {0};
 	char before[256], after[256], *dry_text, *real_text;
 	int64_t keep = add(db, "host", "dr-keep", "{\"a\": \"1\"}", "serial", "DR-1");
-	int64_t other = add(db, "host", "dr-other", "{\"b\": \"2\"}", "uuid", "6f1c0f8e-1111-4222-8333-444455556666");
+	int64_t other = add(db, "host", "dr-other", "{\"b\": \"2\"}", "uuid",
+			    "6f1c0f8e-1111-4222-8333-444455556666");
 	int64_t app = add(db, "application", "dr-app", NULL, NULL, NULL);
 
 	relate(app, "depends_on", other);
@@ -242,7 +267,8 @@ static void test_dry_run_writes_nothing_and_plans_exactly(void **state)
 	dry_text = plan_text(dry);
 	real_text = plan_text(real);
 	assert_string_equal(dry_text, real_text);
-	assert_non_null(strstr(real_text, "move identity|uuid=6f1c0f8e-1111-4222-8333-444455556666|"));
+	assert_non_null(
+		strstr(real_text, "move identity|uuid=6f1c0f8e-1111-4222-8333-444455556666|"));
 	assert_non_null(strstr(real_text, "drop relationship|"));
 	free(dry_text);
 	free(real_text);
@@ -294,7 +320,8 @@ static void test_reader_cannot_merge_or_edit_rules(void **state)
 	struct cmdb_db_options o = {.conninfo = login, .access = CMDB_ACCESS_WRITE};
 
 	/* a login that holds only the reader role, whatever access it asks for */
-	query("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cmdb_test_reader') THEN"
+	query("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cmdb_test_reader') "
+	      "THEN"
 	      " CREATE ROLE cmdb_test_reader LOGIN IN ROLE cmdb_reader; END IF; END $$",
 	      msg, sizeof(msg));
 	snprintf(login, sizeof(login), "%s user=cmdb_test_reader", conninfo);
@@ -302,7 +329,8 @@ static void test_reader_cannot_merge_or_edit_rules(void **state)
 	snapshot(before, sizeof(before));
 	assert_int_equal(cmdb_dup_merge(reader, a, b, false, &rows, &err), CMDB_EPERM);
 	assert_int_equal(cmdb_dup_merge(reader, a, b, true, &rows, &err), CMDB_EPERM);
-	assert_int_equal(cmdb_rules_edit(reader, "host", CMDB_RULES_RM, "fqdn", 0, &err), CMDB_EPERM);
+	assert_int_equal(cmdb_rules_edit(reader, "host", CMDB_RULES_RM, "fqdn", 0, &err),
+			 CMDB_EPERM);
 	snapshot(after, sizeof(after));
 	assert_string_equal(before, after);
 	/* but it reads the rules and the suspected duplicates */
@@ -357,8 +385,8 @@ static void test_concurrent_merges_of_one_pair(void **state)
 		for (int k = 0; k < 2; k++)
 			pthread_join(t[k], NULL);
 		if (!((m[0].rc == CMDB_OK) ^ (m[1].rc == CMDB_OK)))
-			fail_msg("round %d: want one merge, got %d (%s) and %d (%s)", i, m[0].rc, m[0].msg, m[1].rc,
-				 m[1].msg);
+			fail_msg("round %d: want one merge, got %d (%s) and %d (%s)", i, m[0].rc,
+				 m[0].msg, m[1].rc, m[1].msg);
 		assert_non_null(strstr(m[0].rc ? m[0].msg : m[1].msg, "already merged"));
 	}
 }

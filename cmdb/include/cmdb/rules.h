@@ -39,7 +39,7 @@ enum cmdb_rules_op { CMDB_RULES_ADD, CMDB_RULES_RM, CMDB_RULES_MOVE };
 /* One edit of the rules in force: add spec at position at (1-based; 0: at
  * the end), rm the rule of spec's kind, or move it to position at. Editing
  * an inherited list gives the type a list of its own. */
-cmdb_rc cmdb_rules_edit(struct cmdb_db *db, const char *type, enum cmdb_rules_op op, const char *spec,
-			int at, struct cmdb_error *err);
+cmdb_rc cmdb_rules_edit(struct cmdb_db *db, const char *type, enum cmdb_rules_op op,
+			const char *spec, int at, struct cmdb_error *err);
 
 #endif
