@@ -787,7 +787,7 @@ END $$;
 CREATE FUNCTION cmdb.dup_list(p_type text)
 RETURNS TABLE (type text, keep bigint, keep_name text, other bigint, other_name text, score integer,
                reasons text)
-LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp SET work_mem = '64MB' AS $$
 DECLARE
   v_scope text := coalesce((SELECT s.value FROM cmdb.setting s WHERE s.name = 'ip_scope'), '');
   v_types text[];
@@ -802,35 +802,39 @@ BEGIN
     END IF;
   END IF;
   RETURN QUERY
-  -- one pass over the CIs for the attributes that can be evidence (few CIs
-  -- have them), one for the names; identities through their index
+  -- Cost: one pass over the CIs grouping their names, one over those that
+  -- have an attribute that can be evidence (few), and index lookups from
+  -- there. Identities matter only where an attribute states the same value
+  -- (two CIs never hold one identity), so they are looked up from the
+  -- attributes, not scanned. Nothing is called per CI: values are only
+  -- lower-cased, and junk is weeded out per group of equal values.
   WITH facts AS MATERIALIZED (
-    SELECT c.id, c.type, f.what, f.raw FROM cmdb.ci c
+    SELECT c.id, c.type, f.what, btrim(f.raw) AS raw
+      FROM (SELECT c.id, c.type, c.attributes FROM cmdb.ci c
+             WHERE c.attributes ?| '{serial,uuid,hostname,fqdn,ip,ip_address,address,port}'::text[]
+               AND c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))) c
      CROSS JOIN LATERAL (VALUES ('serial', c.attributes ->> 'serial'), ('uuid', c.attributes ->> 'uuid'),
-                                ('hostname', c.attributes ->> 'hostname'), ('fqdn', c.attributes ->> 'fqdn'),
+                                ('host name', c.attributes ->> 'hostname'), ('host name', c.attributes ->> 'fqdn'),
                                 ('ip', c.attributes ->> 'ip'), ('ip', c.attributes ->> 'ip_address'),
                                 ('ip', c.attributes ->> 'address'),
                                 ('port', (c.attributes ->> 'protocol') || '/' || (c.attributes ->> 'port'))) f(what, raw)
-     WHERE c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))
-       AND f.raw IS NOT NULL
+     WHERE f.raw IS NOT NULL
   ), stated AS MATERIALIZED (
     SELECT f.id, f.type, cmdb.dup_addr(f.raw) AS addr FROM facts f WHERE f.what = 'ip'
+  ), keyed AS MATERIALIZED (
+    SELECT f.id, f.type, f.what, f.raw,
+           CASE f.what WHEN 'host name' THEN lower(rtrim(f.raw, '.')) ELSE lower(f.raw) END AS key,
+           CASE f.what WHEN 'host name' THEN 70 ELSE 90 END AS weight
+      FROM facts f WHERE f.what IN ('serial', 'uuid', 'host name')
   ), evidence AS (
-    SELECT c.id, c.type, 'name' AS what, lower(c.name) AS key, 50 AS weight FROM cmdb.ci c
+    SELECT k.id, k.type, k.what, k.key, k.weight FROM keyed k
+    UNION ALL
+    SELECT c.id, c.type, x.what, x.key, x.weight
+      FROM (SELECT DISTINCT k.what, k.key, k.raw, k.weight FROM keyed k) x
+      JOIN cmdb.ci_identity i ON i.kind = CASE x.what WHEN 'host name' THEN 'fqdn' ELSE x.what END
+                             AND i.value IN (x.key, x.raw, upper(x.raw)) AND upper_inf(i.valid)
+      JOIN cmdb.ci c ON c.id = i.ci_id
      WHERE c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))
-    UNION ALL
-    SELECT x.id, x.type, x.what, x.key, x.weight FROM (
-      SELECT f.id, f.type, CASE WHEN f.what IN ('serial', 'uuid') THEN f.what ELSE 'host name' END AS what,
-             cmdb.dup_key(CASE WHEN f.what IN ('serial', 'uuid') THEN f.what ELSE 'fqdn' END, f.raw) AS key,
-             CASE WHEN f.what IN ('serial', 'uuid') THEN 90 ELSE 70 END AS weight
-        FROM facts f WHERE f.what IN ('serial', 'uuid', 'hostname', 'fqdn')) x
-     WHERE x.key IS NOT NULL
-    UNION ALL
-    SELECT c.id, c.type, CASE i.kind WHEN 'fqdn' THEN 'host name' ELSE i.kind END, cmdb.dup_key(i.kind, i.value),
-           CASE i.kind WHEN 'fqdn' THEN 70 ELSE 90 END
-      FROM cmdb.ci_identity i JOIN cmdb.ci c ON c.id = i.ci_id
-     WHERE i.kind IN ('serial', 'uuid', 'fqdn') AND upper_inf(i.valid) AND NOT cmdb.junk_identity(i.kind, i.value)
-       AND c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))
     UNION ALL
     SELECT s.id, s.type, 'address', s.addr, 60 FROM stated s WHERE s.addr IS NOT NULL
     UNION ALL
@@ -855,12 +859,24 @@ BEGIN
       FROM facts f JOIN cmdb.rel r ON r.target_id = f.id AND r.type = 'provides' AND upper_inf(r.valid)
      WHERE f.what = 'port'
   ), groups AS (
-    SELECT e.type, e.what, e.key, min(e.id) AS lead
-      FROM evidence e GROUP BY e.type, e.what, e.key HAVING min(e.id) <> max(e.id)
+    SELECT g.* FROM (
+      SELECT e.type, e.what, e.key, min(e.id) AS lead
+        FROM evidence e GROUP BY e.type, e.what, e.key HAVING min(e.id) <> max(e.id)) g
+     WHERE g.what NOT IN ('serial', 'uuid', 'host name')
+        OR NOT cmdb.junk_identity(CASE g.what WHEN 'host name' THEN 'fqdn' ELSE g.what END, g.key)
+  ), name_groups AS (
+    SELECT c.type, lower(c.name) AS key, min(c.id) AS lead FROM cmdb.ci c
+     WHERE c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))
+     GROUP BY c.type, lower(c.name) HAVING count(*) > 1
   ), pairs AS (
-    SELECT DISTINCT ON (g.type, g.lead, e.id, g.what, g.key) g.type, g.lead, e.id, g.what, g.key, e.weight
-      FROM groups g JOIN evidence e ON e.type = g.type AND e.what = g.what AND e.key = g.key AND e.id <> g.lead
-     ORDER BY g.type, g.lead, e.id, g.what, g.key, e.weight DESC
+    SELECT DISTINCT ON (x.type, x.lead, x.id, x.what, x.key) x.*
+      FROM (SELECT g.type, g.lead, e.id, g.what, g.key, e.weight
+              FROM groups g JOIN evidence e ON e.type = g.type AND e.what = g.what AND e.key = g.key AND e.id <> g.lead
+            UNION ALL
+            SELECT g.type, g.lead, c.id, 'name', g.key, 50
+              FROM name_groups g JOIN cmdb.ci c ON c.type = g.type AND lower(c.name) = g.key AND c.id <> g.lead
+             WHERE c.status IN ('planned', 'live', 'maintenance')) x
+     ORDER BY x.type, x.lead, x.id, x.what, x.key, x.weight DESC
   ), scored AS (
     SELECT p.type, p.lead, p.id,
            (100 - round(100 * exp(sum(ln(1 - p.weight / 100.0)))))::integer AS score,
