@@ -770,7 +770,6 @@ END $$;
 -- Pairs of CIs in operation (planned, live, maintenance) of the same type
 -- that share evidence of being one thing, p_type (with its subtypes) or all.
 -- Evidence, with its weight:
---   endpoint  95  two services one host provides on the same protocol/port
 --   serial    90  same serial (attribute or identity)
 --   uuid      90  same machine UUID (attribute or identity)
 --   host name 70  same hostname/fqdn attribute or fqdn identity
@@ -787,7 +786,9 @@ END $$;
 CREATE FUNCTION cmdb.dup_list(p_type text)
 RETURNS TABLE (type text, keep bigint, keep_name text, other bigint, other_name text, score integer,
                reasons text)
-LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp SET work_mem = '64MB' AS $$
+LANGUAGE plpgsql STABLE SET search_path = cmdb, pg_temp SET work_mem = '64MB'
+-- JIT would spend seconds compiling a plan that runs in about two (1M CIs)
+SET jit = off AS $$
 DECLARE
   v_scope text := coalesce((SELECT s.value FROM cmdb.setting s WHERE s.name = 'ip_scope'), '');
   v_types text[];
@@ -811,13 +812,12 @@ BEGIN
   WITH facts AS MATERIALIZED (
     SELECT c.id, c.type, f.what, btrim(f.raw) AS raw
       FROM (SELECT c.id, c.type, c.attributes FROM cmdb.ci c
-             WHERE c.attributes ?| '{serial,uuid,hostname,fqdn,ip,ip_address,address,port}'::text[]
+             WHERE c.attributes ?| '{serial,uuid,hostname,fqdn,ip,ip_address,address}'::text[]
                AND c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))) c
      CROSS JOIN LATERAL (VALUES ('serial', c.attributes ->> 'serial'), ('uuid', c.attributes ->> 'uuid'),
                                 ('host name', c.attributes ->> 'hostname'), ('host name', c.attributes ->> 'fqdn'),
                                 ('ip', c.attributes ->> 'ip'), ('ip', c.attributes ->> 'ip_address'),
-                                ('ip', c.attributes ->> 'address'),
-                                ('port', (c.attributes ->> 'protocol') || '/' || (c.attributes ->> 'port'))) f(what, raw)
+                                ('ip', c.attributes ->> 'address')) f(what, raw)
      WHERE f.raw IS NOT NULL
   ), stated AS MATERIALIZED (
     SELECT f.id, f.type, cmdb.dup_addr(f.raw) AS addr FROM facts f WHERE f.what = 'ip'
@@ -830,9 +830,10 @@ BEGIN
     SELECT k.id, k.type, k.what, k.key, k.weight FROM keyed k
     UNION ALL
     SELECT c.id, c.type, x.what, x.key, x.weight
-      FROM (SELECT DISTINCT k.what, k.key, k.raw, k.weight FROM keyed k) x
+      FROM (SELECT DISTINCT k.what, k.key, v.value, k.weight
+              FROM keyed k CROSS JOIN LATERAL (VALUES (k.key), (k.raw), (upper(k.raw))) v(value)) x
       JOIN cmdb.ci_identity i ON i.kind = CASE x.what WHEN 'host name' THEN 'fqdn' ELSE x.what END
-                             AND i.value IN (x.key, x.raw, upper(x.raw)) AND upper_inf(i.valid)
+                             AND i.value = x.value AND upper_inf(i.valid)
       JOIN cmdb.ci c ON c.id = i.ci_id
      WHERE c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))
     UNION ALL
@@ -854,10 +855,6 @@ BEGIN
         WHERE ra.target_id = i.ci_id AND ra.type = 'has_address' AND upper_inf(ra.valid)) h
       JOIN cmdb.ci c ON c.id = h.id
      WHERE c.status IN ('planned', 'live', 'maintenance') AND (v_types IS NULL OR c.type = ANY (v_types))
-    UNION ALL
-    SELECT f.id, f.type, 'endpoint', r.source_id || '/' || lower(f.raw), 95
-      FROM facts f JOIN cmdb.rel r ON r.target_id = f.id AND r.type = 'provides' AND upper_inf(r.valid)
-     WHERE f.what = 'port'
   ), groups AS (
     SELECT g.* FROM (
       SELECT e.type, e.what, e.key, min(e.id) AS lead
@@ -884,10 +881,13 @@ BEGIN
            bool_and(p.what = 'name') AS name_only
       FROM pairs p GROUP BY p.type, p.lead, p.id
   )
-  SELECT s.type, s.lead, a.name, s.id, b.name,
+  -- names by id, one lookup per pair: the planner, expecting many pairs,
+  -- would otherwise hash every CI twice
+  SELECT s.type, s.lead, (SELECT a.name FROM cmdb.ci a WHERE a.id = s.lead), s.id,
+         (SELECT b.name FROM cmdb.ci b WHERE b.id = s.id),
          CASE WHEN d.kinds IS NULL THEN s.score ELSE 20 END,
          s.reasons || coalesce('; but different ' || d.kinds, '')
-    FROM scored s JOIN cmdb.ci a ON a.id = s.lead JOIN cmdb.ci b ON b.id = s.id
+    FROM scored s
     LEFT JOIN LATERAL (
       SELECT string_agg(DISTINCT ia.kind, ', ' ORDER BY ia.kind) AS kinds
         FROM cmdb.ci_identity ia JOIN cmdb.ci_identity ib ON ib.kind = ia.kind AND ib.ci_id = s.id AND upper_inf(ib.valid)
@@ -899,8 +899,8 @@ END $$;
 -- Merge
 
 -- Merges CI p_other into CI p_keep, in the caller's transaction:
---   1. services p_other provides get endpoint identities of p_keep (a port
---      p_keep already has a service for is reported: merge those next);
+--   1. services p_other provides get endpoint identities of p_keep, so that
+--      a re-scan finds them;
 --   2. p_other's identities end and p_keep takes them;
 --   3. its relationships, both ways, end and are made again with p_keep in
 --      its place, except those p_keep already has and those that would
@@ -911,7 +911,11 @@ END $$;
 --      equals); p_other keeps its own claims, as evidence of what it was;
 --   5. p_other becomes merged, with attribute merged_into = p_keep;
 --   6. one history row 'merge' (ci_id p_keep, other_ci_id p_other) sums it
---      up, so `cmdb ci history` of either CI shows it.
+--      up, so `cmdb ci history` of either CI shows it;
+--   7. a service of p_other on a protocol and port p_keep already has a
+--      service on is the same service (an endpoint identifies it): it is
+--      merged into p_keep's the same way; if that merge is refused (a
+--      retired service to keep, say) it is left, with a note saying so.
 -- Every step writes history through the usual triggers, with the reason
 -- "merge of CI O into CI K" and the session's change reference.
 -- Refused (nothing changed): a CI into itself, CIs of different types, an
@@ -933,6 +937,8 @@ DECLARE
   n_rel integer;
   n_dropped integer;
   n_claims integer;
+  svc_pairs jsonb;
+  pair record;
 BEGIN
   IF p_keep IS NULL OR p_other IS NULL THEN
     RAISE EXCEPTION 'a merge needs the CI to keep and the CI to merge into it' USING ERRCODE = '22023';
@@ -989,13 +995,12 @@ BEGIN
     added AS (
       INSERT INTO cmdb.ci_identity (ci_id, kind, value)
       SELECT svc.ci_id, 'endpoint', svc.new_value FROM svc WHERE svc.holder IS NULL ORDER BY svc.ci_id RETURNING id)
-    SELECT coalesce(jsonb_agg(CASE WHEN svc.holder IS NULL
-             THEN jsonb_build_array('rekey identity', format('endpoint=%s of CI %s', svc.value, svc.ci_id),
-                                    format('now endpoint=%s', svc.new_value))
-             ELSE jsonb_build_array('note', format('CI %s (endpoint=%s)', svc.ci_id, svc.value),
-                                    format('CI %s already has a service on that port (CI %s): merge them next: cmdb dup merge %s %s',
-                                           p_keep, svc.holder, svc.holder, svc.ci_id)) END ORDER BY svc.value), '[]')
-      INTO part FROM svc;
+    SELECT coalesce(jsonb_agg(jsonb_build_array('rekey identity', format('endpoint=%s of CI %s', svc.value, svc.ci_id),
+                                                format('now endpoint=%s', svc.new_value)) ORDER BY svc.value)
+                      FILTER (WHERE svc.holder IS NULL), '[]'),
+           coalesce(jsonb_agg(jsonb_build_array(svc.holder, svc.ci_id, svc.value) ORDER BY svc.value)
+                      FILTER (WHERE svc.holder IS NOT NULL), '[]')
+      INTO part, svc_pairs FROM svc;
     plan := plan || part;
 
     -- 2. identities: end them, then give them to p_keep
@@ -1019,6 +1024,9 @@ BEGIN
         FROM cmdb.rel x WHERE (x.source_id = p_other OR x.target_id = p_other) AND upper_inf(x.valid)),
     r_fate AS (
       SELECT cur.*, CASE WHEN cur.new_source = cur.new_target THEN 'self'
+                         -- a service merged in step 7: p_keep provides its twin
+                         WHEN cur.type = 'provides' AND cur.source_id = p_other
+                              AND cur.target_id IN (SELECT (e ->> 1)::bigint FROM jsonb_array_elements(svc_pairs) e) THEN 'twin'
                          WHEN EXISTS (SELECT FROM cmdb.rel y WHERE y.type = cur.type AND y.source_id = cur.new_source
                                          AND y.target_id = cur.new_target AND upper_inf(y.valid)) THEN 'dup'
                          ELSE 'move' END AS fate
@@ -1037,6 +1045,7 @@ BEGIN
              CASE m.e ->> 'fate'
                WHEN 'move' THEN format('now CI %s %s CI %s', m.e ->> 'new_source', m.e ->> 'type', m.e ->> 'new_target')
                WHEN 'dup' THEN format('CI %s already has it', p_keep)
+               WHEN 'twin' THEN format('CI %s provides a service on that port already (merged below)', p_keep)
                ELSE format('it would relate CI %s to itself', p_keep) END) ORDER BY m.n), '[]')
       INTO n_rel, n_dropped, part
       FROM jsonb_array_elements(moved) WITH ORDINALITY m(e, n);
@@ -1095,6 +1104,25 @@ BEGIN
                          'relationships_dropped', n_dropped, 'claims_copied', n_claims));
     PERFORM set_config('cmdb.reason', '', true),
             set_config('cmdb.claims_by_caller', '', true);
+
+    -- 7. services on one endpoint: one loop turn per such service, a handful
+    FOR pair IN SELECT (e ->> 0)::bigint AS keep_svc, (e ->> 1)::bigint AS other_svc, e ->> 2 AS endpoint
+                  FROM jsonb_array_elements(svc_pairs) e LOOP
+      BEGIN
+        SELECT coalesce(jsonb_agg(jsonb_build_array(m.action, m.item, m.detail) ORDER BY m.step), '[]') INTO part
+          FROM cmdb.ci_merge(pair.keep_svc, pair.other_svc, false) m;
+        plan := plan || jsonb_build_array(jsonb_build_array('merge service', format('CI %s into CI %s', pair.other_svc, pair.keep_svc),
+                                                            format('both on the endpoint %s of CI %s',
+                                                                   substr(pair.endpoint, length(p_other::text) + 2), p_keep)))
+                     || part;
+      EXCEPTION WHEN OTHERS THEN
+        -- left as it was, but provided by p_keep (step 3 ended its link to p_other)
+        INSERT INTO cmdb.rel (type, source_id, target_id) VALUES ('provides', p_keep, pair.other_svc);
+        plan := plan || jsonb_build_array(jsonb_build_array('note', format('CI %s (endpoint=%s)', pair.other_svc, pair.endpoint),
+          format('the same endpoint as CI %s, not merged (%s): cmdb dup merge %s %s', pair.keep_svc, SQLERRM,
+                 pair.keep_svc, pair.other_svc)));
+      END;
+    END LOOP;
 
     IF p_dry_run THEN
       RAISE EXCEPTION 'dry run' USING ERRCODE = 'CMDRY';

@@ -266,10 +266,12 @@ ha=$(hid 198.18.40.1); hb=$(hid 198.18.40.2)
 s22a=$(id 198.18.40.1:22/tcp); s22b=$(id 198.18.40.2:22/tcp); s443=$(id 198.18.40.2:443/tcp)
 expect 0 dup merge "$ha" "$hb" --csv
 expect_out "^[0-9]+,rekey identity,endpoint=$hb/tcp/443 of CI $s443,now endpoint=$ha/tcp/443"
-expect_out "^[0-9]+,note,CI $s22b \(endpoint=$hb/tcp/22\),CI $ha already has a service on that port \(CI $s22a\): merge them next: cmdb dup merge $s22a $s22b"
-expect_err "note: CI $s22b .*: merge them next: cmdb dup merge $s22a $s22b"
-expect 0 dup list --type service; expect_out "^95 +service +$s22a .* $s22b .*same endpoint $ha/tcp/22"
-expect 0 dup merge "$s22a" "$s22b"
+expect_out "^[0-9]+,merge service,CI $s22b into CI $s22a,both on the endpoint tcp/22 of CI $ha"
+expect_out "^[0-9]+,drop relationship,CI $hb provides CI $s22b,CI $ha provides a service on that port already \(merged below\)"
+expect_out "^[0-9]+,close,CI $s22b \(198.18.40.2:22/tcp\),"
+expect_eq "$(sql "SELECT status || ' ' || (attributes->>'merged_into') FROM cmdb.ci WHERE id = $s22b")" "merged $s22a" "the service on the same endpoint merged too"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.rel WHERE type = 'provides' AND source_id = $ha AND upper_inf(valid)")" 2 "one service per port"
+expect 0 ci history "$s22b"; expect_out "merge of CI $s22b into CI $s22a"
 expect 0 ingest "$work/m1.ndjson" --json; expect_out '"created": 0'
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE status = 'merged'")" 3 "three CIs merged"
 expect 0 audit chain
