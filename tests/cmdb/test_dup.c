@@ -107,6 +107,18 @@ static void relate(int64_t src, const char *type, int64_t dst)
 		fail_msg("relate: %s", err.msg);
 }
 
+/* Sets one attribute of a CI as the source d stands for. */
+static void set_attr(struct cmdb_db *d, int64_t id, const char *key, const char *value)
+{
+	json_t *attrs = json_pack("{s:s}", key, value);
+	struct cmdb_ci_change ch = {.set_attrs = attrs};
+	struct cmdb_error err = {0};
+
+	if (cmdb_ci_set(d, id, &ch, &err))
+		fail_msg("set %s: %s", key, err.msg);
+	json_decref(attrs);
+}
+
 /* The plan as "action|item|detail" lines. Caller frees. */
 static char *plan_text(const struct cmdb_rows *plan)
 {
@@ -190,16 +202,8 @@ static void test_merge_moves_and_keeps_priority(void **state)
 		   "SRV-1");
 	other = add(inventory, "host", "srv-other", "{\"os\": \"Debian 12\", \"rack\": \"B4\"}",
 		    "fqdn", "srv.example");
-	assert_int_equal(cmdb_ci_set(inventory, keep,
-				     &(struct cmdb_ci_change){
-					     .set_attrs = json_pack("{s:s}", "owner_team", "ops")},
-				     &err),
-			 CMDB_OK);
-	assert_int_equal(cmdb_ci_set(scanner, other,
-				     &(struct cmdb_ci_change){
-					     .set_attrs = json_pack("{s:s}", "owner_team", "?")},
-				     &err),
-			 CMDB_OK);
+	set_attr(inventory, keep, "owner_team", "ops");
+	set_attr(scanner, other, "owner_team", "?");
 	app = add(db, "application", "erp", NULL, NULL, NULL);
 	nic = add(db, "network_interface", "srv/nic", NULL, "mac", "00:1b:21:aa:00:01");
 	relate(app, "runs_on", other);
