@@ -141,7 +141,7 @@ static const char SQL_CI_EXISTED[] =
 static const char SQL_CI_HISTORY[] =
 	"SELECT h.id, cmdb.rfc3339(h.at) AS at, h.op, h.field,"
 	"       h.old, h.new, h.db_user, h.os_user, h.source, h.change_ref, h.reason,"
-	"       CASE WHEN h.entity = 'rel' THEN CASE WHEN h.ci_id = $1::bigint THEN h.other_ci_id"
+	"       CASE WHEN h.entity = 'rel' OR h.op = 'merge' THEN CASE WHEN h.ci_id = $1::bigint THEN h.other_ci_id"
 	"            ELSE h.ci_id END END AS other_ci "
 	"FROM cmdb.history h "
 	"WHERE h.ci_id = $1::bigint OR h.other_ci_id = $1::bigint "

@@ -39,6 +39,7 @@ static const struct command commands[] = {
 	{"type list", cmd_type_list, usage_type_list},
 	{"type show", cmd_type_show, usage_type_show},
 	{"type add", cmd_type_add, usage_type_add},
+	{"type rules", cmd_type_rules, usage_type_rules},
 	{"ci add", cmd_ci_add, usage_ci_add},
 	{"ci list", cmd_ci_list, usage_ci_list},
 	{"ci show", cmd_ci_show, usage_ci_show},
@@ -60,6 +61,8 @@ static const struct command commands[] = {
 	{"source set", cmd_source_set, usage_source_set},
 	{"discover", FULL_ONLY(cmd_discover, usage_discover)},
 	{"scan", FULL_ONLY(cmd_scan, usage_scan)},
+	{"dup list", cmd_dup_list, usage_dup_list},
+	{"dup merge", cmd_dup_merge, usage_dup_merge},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -73,7 +76,7 @@ static const char USAGE_MAIN[] =
 	"  scan TARGET...            discover and record in the CMDB in one go\n"
 	"  discover TARGET...        find hosts and services; write observations\n"
 	"  db status|start|stop      the embedded PostgreSQL server\n"
-	"  type list|show|add        CI types\n"
+	"  type list|show|add|rules  CI types and their identification rules\n"
 	"  ci add|list|show|set|retire|history|why\n"
 	"                            configuration items\n"
 	"  rel add|rm|list|types     relationships between CIs\n"
@@ -82,6 +85,7 @@ static const char USAGE_MAIN[] =
 	"  import nmap|masscan|csv   other tools' scans and inventories, reconciled alike\n"
 	"  scans                     scan runs ingested\n"
 	"  source list|set           sources and their priorities\n"
+	"  dup list|merge            suspected duplicates and their merge\n"
 	"  help [COMMAND]            help on a command\n"
 	"\n"
 	"Options (also accepted after the command):\n"

@@ -25,6 +25,7 @@ DECLARE_COMMAND(cmd_db_stop, usage_db_stop);
 DECLARE_COMMAND(cmd_type_list, usage_type_list);
 DECLARE_COMMAND(cmd_type_show, usage_type_show);
 DECLARE_COMMAND(cmd_type_add, usage_type_add);
+DECLARE_COMMAND(cmd_type_rules, usage_type_rules);
 DECLARE_COMMAND(cmd_ci_add, usage_ci_add);
 DECLARE_COMMAND(cmd_ci_list, usage_ci_list);
 DECLARE_COMMAND(cmd_ci_show, usage_ci_show);
@@ -46,6 +47,8 @@ DECLARE_COMMAND(cmd_source_set, usage_source_set);
 DECLARE_COMMAND(cmd_ci_why, usage_ci_why);
 DECLARE_COMMAND(cmd_discover, usage_discover);
 DECLARE_COMMAND(cmd_scan, usage_scan);
+DECLARE_COMMAND(cmd_dup_list, usage_dup_list);
+DECLARE_COMMAND(cmd_dup_merge, usage_dup_merge);
 
 /* Parses a command's options: the command's own long options first, then
  * the common ones. Returns the next option code, -1 at the end; common

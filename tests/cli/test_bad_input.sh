@@ -48,7 +48,7 @@ refused 1 'no CI with id 99999' ci show 99999
 refused 1 '2 CIs are named "twin": [0-9]+ \(host, live\), [0-9]+ \(service, live\); use an id' ci show twin
 refused 1 'no CI holds identity mac=02:00:00:00:00:ff' ci show mac=02:00:00:00:00:ff
 refused 1 'invalid time "yesterdayish"' ci show keeper --as-of yesterdayish
-refused 1 'illegal status change for CI [0-9]+: live -> disposed \(from live only: maintenance, retired\)' ci set keeper -s disposed
+refused 1 'illegal status change for CI [0-9]+: live -> disposed \(from live only: maintenance, retired, merged\)' ci set keeper -s disposed
 refused 2 'nothing to change' ci set keeper
 refused 1 'has no attribute "nope" to unset' ci set keeper -u nope
 refused 1 'already held' ci set other -s maintenance -i mac=02:00:00:00:00:aa
