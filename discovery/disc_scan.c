@@ -33,6 +33,8 @@ static const char *const phase_names[] = {"discovery", "ports", "waiting", "done
 #define GATEWAY_ARP_WAIT_MS 500
 /* The shortest wait after a discovery pass (ms). */
 #define DISCOVERY_MIN_WAIT_MS 100
+/* Own addresses skipped at the head of the targets when picking the interface. */
+#define MAX_LOCAL_TARGETS_SKIPPED 256
 /* Frames read per pcap_dispatch at the very end (bounded drain). */
 #define FINAL_DRAIN_ROUNDS 64
 
@@ -230,11 +232,30 @@ static enum disc_status open_capture(struct disc_scan *s, struct disc_error *err
 	return DISC_OK;
 }
 
-/* Picks the interface: -i, or the one the first target is routed through. */
+/*
+ * The target whose route picks the interface: the first one that is not this
+ * machine's own address. A list that starts with the scanner itself (as a
+ * list of a subnet's live hosts does) still gets a raw scan; the own address
+ * is reported as up without probes (discovery_probes).
+ */
+static uint32_t first_routed_target(const struct disc_scan *s)
+{
+	uint64_t n = disc_targets_count(s->cfg.targets);
+
+	for (uint64_t i = 0; i < n && i < MAX_LOCAL_TARGETS_SKIPPED; i++) {
+		uint32_t ip = disc_targets_at(s->cfg.targets, i);
+
+		if (!disc_route_is_local(&s->routes, ip))
+			return ip;
+	}
+	return disc_targets_at(s->cfg.targets, 0);
+}
+
+/* Picks the interface: -i, or the one the first routed target is routed through. */
 static enum disc_status open_iface(struct disc_scan *s, struct disc_error *err)
 {
 	const char *name = s->cfg.iface;
-	uint32_t first = disc_targets_at(s->cfg.targets, 0);
+	uint32_t first = first_routed_target(s);
 	const struct disc_route *r = disc_route_lookup(&s->routes, first);
 
 	if (!name && !s->cfg.dry_run && disc_route_is_local(&s->routes, first)) {
