@@ -33,6 +33,8 @@ static const char *const phase_names[] = {"discovery", "ports", "waiting", "done
 #define GATEWAY_ARP_WAIT_MS 500
 /* The shortest wait after a discovery pass (ms). */
 #define DISCOVERY_MIN_WAIT_MS 100
+/* How often that wait looks whether every target has answered. */
+#define DISCOVERY_POLL_NS 1000000
 /* Own addresses skipped at the head of the targets when picking the interface. */
 #define MAX_LOCAL_TARGETS_SKIPPED 256
 /* Frames read per pcap_dispatch at the very end (bounded drain). */
@@ -668,9 +670,33 @@ static enum disc_status discovery_probes(struct disc_scan *s, struct txq *q, uin
 	return st;
 }
 
+/*
+ * The wait after a discovery pass: up to ms, but over as soon as every one of
+ * the shard's `targets` is known to be up (a list of live hosts, as a sweep
+ * of known machines gives, answers its ARP requests within a millisecond;
+ * waiting out --wait then only delays the port scan). Later replies are still
+ * read by the receive thread. True when asked to stop.
+ */
+static bool discovery_wait(struct disc_scan *s, uint64_t ms, uint64_t targets)
+{
+	uint64_t end = disc_scan_now_ns() + ms * 1000000ull;
+
+	while (atomic_load(&s->hosts_found) < targets) {
+		uint64_t now = disc_scan_now_ns();
+
+		if (disc_scan_should_stop(s))
+			return true;
+		if (now >= end)
+			break;
+		sleep_ns(end - now < DISCOVERY_POLL_NS ? end - now : DISCOVERY_POLL_NS);
+	}
+	return false;
+}
+
 static enum disc_status phase_discovery(struct disc_scan *s, struct txq *q, struct disc_error *err)
 {
 	unsigned passes = s->cfg.dry_run ? 1 : s->cfg.retries + 1;
+	uint64_t targets = 0;
 
 	atomic_store(&s->phase, PHASE_DISCOVERY);
 	for (unsigned pass = 0; pass < passes; pass++) {
@@ -687,6 +713,8 @@ static enum disc_status phase_discovery(struct disc_scan *s, struct txq *q, stru
 
 			if (disc_scan_should_stop(s))
 				return DISC_OK;
+			if (pass == 0)
+				targets++; /* p.left counts steps, not targets */
 			if (pass > 0 && host_known(s, ip, NULL))
 				continue;
 			if (pass > 0 && s->cfg.skip_discovery &&
@@ -707,9 +735,11 @@ static enum disc_status phase_discovery(struct disc_scan *s, struct txq *q, stru
 		 */
 		if (!s->cfg.dry_run && atomic_load(&s->sent) > before) {
 			atomic_store(&s->phase, PHASE_WAITING);
-			if (disc_scan_sleep_ms(s, s->cfg.wait_ms > DISCOVERY_MIN_WAIT_MS
-							  ? s->cfg.wait_ms
-							  : DISCOVERY_MIN_WAIT_MS))
+			if (discovery_wait(s,
+					   s->cfg.wait_ms > DISCOVERY_MIN_WAIT_MS
+						   ? s->cfg.wait_ms
+						   : DISCOVERY_MIN_WAIT_MS,
+					   targets))
 				return DISC_OK;
 			atomic_store(&s->phase, PHASE_DISCOVERY);
 		}
