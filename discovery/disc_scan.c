@@ -312,6 +312,8 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 	s->fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->rate_lock, NULL);
+	pthread_mutex_init(&s->answers_lock, NULL);
+	s->block_hosts = disc_answers_block_hosts(cfg->n_ports);
 	{
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -348,7 +350,10 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 	memcpy(s->probe_cfg.src_mac, s->ifc.mac, 6);
 	s->probe_cfg.src_ip = s->ifc.ip;
 	if (!cfg->dry_run) {
-		st = open_socket(s, err);
+		/* Before the receive thread can look at it. */
+		st = disc_answers_init(&s->answers, cfg->ports, cfg->n_ports, s->block_hosts, err);
+		if (st == DISC_OK)
+			st = open_socket(s, err);
 		if (st == DISC_OK)
 			st = open_capture(s, err);
 		if (st != DISC_OK)
@@ -375,9 +380,11 @@ void disc_scan_free(struct disc_scan *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	disc_results_release(&s->results);
+	disc_answers_release(&s->answers);
 	disc_route_table_release(&s->routes);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->rate_lock);
+	pthread_mutex_destroy(&s->answers_lock);
 	free(s);
 }
 
@@ -776,7 +783,7 @@ static enum disc_status fill_block(struct disc_scan *s, struct txq *q, struct ho
 				   struct host_block *b, struct disc_error *err)
 {
 	b->n = 0;
-	while (b->n < DISC_SCAN_BLOCK_HOSTS) {
+	while (b->n < s->block_hosts) {
 		uint32_t ip;
 		uint64_t idx;
 		enum hop hop;
@@ -841,7 +848,6 @@ static enum disc_status scan_block_part(struct disc_scan *s, struct txq *q,
 			uint16_t port = s->cfg.ports[idx / b->n];
 			struct disc_probe_target t = {
 				.dst_ip = b->ip[h], .dst_port = port, .src_port = sport};
-			bool answered = false;
 
 			if (disc_scan_should_stop(s)) {
 				/* What share of this block's ports was probed, for SYN proxies. */
@@ -850,12 +856,7 @@ static enum disc_status scan_block_part(struct disc_scan *s, struct txq *q,
 				return DISC_OK;
 			}
 			done++;
-			if (pass > 0) {
-				pthread_mutex_lock(&s->lock);
-				answered = disc_results_answered(&s->results, t.dst_ip, port);
-				pthread_mutex_unlock(&s->lock);
-			}
-			if (answered)
+			if (pass > 0 && disc_answers_test(&s->answers, idx))
 				continue;
 			t.seq = cookie_for(s, t.dst_ip, sport, port);
 			t.ip_id = (uint16_t)t.seq;
@@ -956,6 +957,10 @@ static enum disc_status phase_ports(struct disc_scan *s, struct txq *q, struct d
 		st = fill_block(s, q, &src, &b, err);
 		if (st != DISC_OK || b.n == 0 || disc_scan_should_stop(s))
 			break;
+		pthread_mutex_lock(&s->answers_lock);
+		if (!s->cfg.dry_run)
+			disc_answers_start(&s->answers, b.ip, b.n);
+		pthread_mutex_unlock(&s->answers_lock);
 		st = scan_block(s, q, &b, block_no++, err);
 		if (st != DISC_OK || disc_scan_should_stop(s))
 			break;
@@ -1089,13 +1094,27 @@ static void on_tcp(struct disc_scan *s, const struct disc_frame *f)
 	}
 	if (t->dst_port > DISC_SCAN_SPORT_BASE &&
 	    t->dst_port < DISC_SCAN_SPORT_BASE + DISC_SCAN_SPORT_RANGE && syn_answer) {
-		bool is_new = false;
+		bool is_new = false, in_block, first;
 
+		pthread_mutex_lock(&s->answers_lock);
+		in_block = disc_answers_mark(&s->answers, them, t->src_port, &first);
+		pthread_mutex_unlock(&s->answers_lock);
+		if (!synack) {
+			/*
+			 * A closed port: only its bit (no retry) and, the first time, the
+			 * host (up, for -Pn). Nearly every probe of a sweep ends here, so
+			 * nothing per port is kept and the results lock is left alone.
+			 */
+			if (first || !in_block)
+				record_host(s, them, DISC_REASON_RST, f->ip.ttl, NULL);
+			else
+				atomic_fetch_add(&s->replies, 1);
+			return;
+		}
 		pthread_mutex_lock(&s->lock);
-		if (disc_results_port(&s->results, them, t->src_port, synack,
-				      synack ? DISC_REASON_SYN_ACK : DISC_REASON_RST, f->ip.ttl,
-				      &is_new, NULL) == DISC_OK &&
-		    is_new && synack)
+		if (disc_results_port(&s->results, them, t->src_port, true, DISC_REASON_SYN_ACK,
+				      f->ip.ttl, &is_new, NULL) == DISC_OK &&
+		    is_new)
 			atomic_fetch_add(&s->ports_found, 1);
 		pthread_mutex_unlock(&s->lock);
 		atomic_fetch_add(&s->replies, 1);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "disc/answers.h"
 #include "disc/cookie.h"
 #include "disc/perm.h"
 #include "disc/probe.h"
@@ -54,6 +55,11 @@ struct disc_scan {
 	struct disc_rate rate;
 	uint32_t senders; /* threads sending the port scan: one per CPU, up to DISC_SCAN_MAX_SENDERS
 			   */
+
+	/* Raw port scan: which probes of the current block were answered (retries). */
+	pthread_mutex_t answers_lock; /* guards answers' start and mark (tests need none) */
+	struct disc_answers answers;
+	size_t block_hosts; /* hosts per block of the raw port scan */
 
 	pthread_mutex_t lock; /* guards results and gateways */
 	struct disc_results results;

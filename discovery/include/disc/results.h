@@ -76,7 +76,10 @@ struct disc_results {
 	struct disc_seen host_index;   /* ip -> index into hosts */
 	struct disc_result_port *open; /* owned, open ports in order of discovery */
 	size_t n_open, cap_open;
-	struct disc_seen answered; /* (ip, port) keys that got any answer */
+	/* (ip, port) keys that got any answer. The raw engine records only open
+	 * ports here: its closed ports (every RST of a sweep) would make this grow
+	 * with the probes; its retries look at disc_answers instead. */
+	struct disc_seen answered;
 };
 
 void disc_results_init(struct disc_results *r);
