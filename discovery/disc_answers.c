@@ -41,20 +41,27 @@ enum disc_status disc_answers_init(struct disc_answers *a, const uint16_t *ports
 	while (slots < 2 * max_hosts)
 		slots *= 2;
 	words = (max_hosts * n_ports + 63) / 64;
-	a->port_no = malloc(65536 * sizeof(*a->port_no));
+	/* A range (-p-, 1-1000) needs no table: a subtraction replaces a cache miss per reply. */
+	a->port_lo = ports[0];
+	a->port_range = (size_t)(ports[n_ports - 1] - ports[0]) == n_ports - 1;
+	if (!a->port_range)
+		a->port_no = malloc(65536 * sizeof(*a->port_no));
 	a->slot_ip = calloc(slots, sizeof(*a->slot_ip));
 	a->slot_no = calloc(slots, sizeof(*a->slot_no));
 	a->host_marked = calloc(max_hosts, 1);
 	/* calloc: pages a small block never uses are never touched */
 	a->bits = calloc(words, sizeof(*a->bits));
-	if (!a->port_no || !a->slot_ip || !a->slot_no || !a->host_marked || !a->bits) {
+	if ((!a->port_range && !a->port_no) || !a->slot_ip || !a->slot_no || !a->host_marked ||
+	    !a->bits) {
 		disc_answers_release(a);
 		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for the answer map");
 	}
-	for (size_t i = 0; i < 65536; i++)
-		a->port_no[i] = NO_PORT;
-	for (size_t i = 0; i < n_ports; i++)
-		a->port_no[ports[i]] = (uint32_t)i;
+	if (!a->port_range) {
+		for (size_t i = 0; i < 65536; i++)
+			a->port_no[i] = NO_PORT;
+		for (size_t i = 0; i < n_ports; i++)
+			a->port_no[ports[i]] = (uint32_t)i;
+	}
 	a->n_ports = n_ports;
 	a->max_hosts = max_hosts;
 	a->slot_mask = slots - 1;
@@ -91,7 +98,9 @@ void disc_answers_start(struct disc_answers *a, const uint32_t *ip, size_t n)
 
 bool disc_answers_mark(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first)
 {
-	uint32_t pn = a->port_no[port];
+	uint32_t pn = !a->port_range				 ? a->port_no[port]
+		      : (size_t)(port - a->port_lo) < a->n_ports ? (uint32_t)(port - a->port_lo)
+								 : NO_PORT;
 	size_t i = slot_of(a, ip);
 	uint64_t idx;
 	uint32_t h;

@@ -82,6 +82,27 @@ static void test_unknown_pairs_are_not_marked(void **state)
 	disc_answers_release(&a);
 }
 
+/* A range of ports (-p-, 1-1000) is found by subtraction: its ends count, beyond them nothing. */
+static void test_port_range(void **state)
+{
+	struct disc_answers a;
+	uint16_t ports[100];
+	uint32_t hosts[] = {IP(10, 0, 0, 1), IP(10, 0, 0, 2)};
+
+	for (uint16_t i = 0; i < 100; i++)
+		ports[i] = (uint16_t)(1000 + i);
+	assert_int_equal(disc_answers_init(&a, ports, 100, 2, NULL), DISC_OK);
+	disc_answers_start(&a, hosts, 2);
+	assert_false(disc_answers_mark(&a, hosts[0], 999, NULL));
+	assert_false(disc_answers_mark(&a, hosts[0], 1100, NULL));
+	assert_false(disc_answers_mark(&a, hosts[0], 0, NULL));
+	assert_true(disc_answers_mark(&a, hosts[0], 1000, NULL));
+	assert_true(disc_answers_mark(&a, hosts[1], 1099, NULL));
+	for (uint64_t idx = 0; idx < 200; idx++)
+		assert_int_equal(disc_answers_test(&a, idx), idx == 0 || idx == 99 * 2 + 1);
+	disc_answers_release(&a);
+}
+
 /* A new block forgets the last one: its hosts, its bits, its first marks. */
 static void test_start_clears_the_last_block(void **state)
 {
@@ -136,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_init_refuses_bad_sizes),
 		cmocka_unit_test(test_mark_sets_the_probe_index),
 		cmocka_unit_test(test_unknown_pairs_are_not_marked),
+		cmocka_unit_test(test_port_range),
 		cmocka_unit_test(test_start_clears_the_last_block),
 		cmocka_unit_test(test_full_block_of_neighbours),
 	};

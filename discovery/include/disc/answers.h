@@ -8,8 +8,8 @@
  * (port_no the port's position in the scan's sorted list, host_no the host's
  * position in the block). The bit of a probe is its index, so the sender
  * tests it with no lookup; the receive thread finds host_no from the reply's
- * address in a small hash table built per block, and port_no from a table of
- * all 65,536 ports.
+ * address in a small hash table built per block, and port_no by a subtraction
+ * (a range of ports) or from a table of all 65,536 ports.
  *
  * Memory is bounded by the block, not by what answers: at most
  * DISC_ANSWERS_MAX_BITS bits, which disc_answers_block_hosts turns into a
@@ -39,7 +39,9 @@
 #define DISC_ANSWERS_MAX_HOSTS 65536u
 
 struct disc_answers {
-	uint32_t *port_no; /* 65,536 entries: position in the port list, or UINT32_MAX; owned */
+	bool port_range; /* the ports are port_lo .. port_lo + n_ports - 1 */
+	uint16_t port_lo;
+	uint32_t *port_no; /* otherwise 65,536 entries: position in the list or UINT32_MAX; owned */
 	size_t n_ports;
 	size_t max_hosts;  /* hosts per block this map was sized for */
 	uint32_t *slot_ip; /* hash table ip -> host_no + 1 (0: empty); owned */
