@@ -6,7 +6,8 @@
 #
 # In one run, interleaved (RUNS rounds, default 3, medians reported):
 #   1. full-port sweep (1-65535) of the live hosts of subnet A (LAB_HOSTS,
-#      default 16, plus the router): cmdb discover, nmap -sS -T4, masscan
+#      default 16, plus the router and the scanner itself): cmdb discover
+#      --no-service, nmap -sS -T4, masscan
 #      (--rate 300000, the issue's ceiling, given the live hosts as targets:
 #      it has no host discovery);
 #   2. ARP discovery of the /24: cmdb discover (one port) vs nmap -sn.
@@ -109,8 +110,9 @@ run() {
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
 
 for i in $(seq 1 "$RUNS"); do
+  # --no-service: nmap -sS and masscan name no services either
   run cmdb_sweep cmdb "$OUT/cmdb_sweep.ndjson" "$CMDB" discover "${HOSTS//,/ }" -p 1-65535 --rate 1000000 \
-    --wait 0.3 -q -o "$OUT/cmdb_sweep.ndjson"
+    --wait 0.3 --no-service -q -o "$OUT/cmdb_sweep.ndjson"
   run nmap_sweep nmap "$OUT/nmap_sweep.xml" nmap -n -sS -p 1-65535 -T4 -oX "$OUT/nmap_sweep.xml" ${HOSTS//,/ }
   run masscan_sweep masscan "$OUT/masscan_sweep.txt" masscan ${HOSTS//,/ } -p 1-65535 --rate 300000 \
     --wait 1 -e eth0 --router-mac "$RMAC" --source-port 61500 -oL "$OUT/masscan_sweep.txt"

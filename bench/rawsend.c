@@ -9,9 +9,11 @@
  * capture every scanner needs), counting what comes back.
  *
  *   rawsend -i IFACE -t IP,MAC [-t IP,MAC ...] [-p LO-HI] [-n COUNT]
- *           [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--max-seconds S]
+ *           [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle]
+ *           [--max-seconds S]
  *
- * Frames go to (host, port) pairs with the host varying fastest, from
+ * Frames go to (host, port) pairs with the host varying fastest (--shuffle:
+ * in a random order, as a scanner sends them), from
  * source port 61000 + a per-run offset (the lab's firewall rule keeps the
  * scanning namespace's own kernel out of 61000-61999). Prints one line of
  * key=value figures: frames sent, wall seconds, user and system CPU seconds
@@ -67,7 +69,7 @@ static struct {
 	unsigned lo, hi;
 	uint64_t count;
 	unsigned batch, threads;
-	int bypass, pcap;
+	int bypass, pcap, shuffle;
 	double max_seconds;
 	uint8_t *frames; /* n_frames x FRAME_STRIDE */
 	size_t n_frames, frame_len;
@@ -93,7 +95,7 @@ static double cpu_seconds(const struct timeval *tv)
 static int usage(void)
 {
 	fprintf(stderr, "usage: rawsend -i IFACE -t IP,MAC [-t IP,MAC ...] [-p LO-HI] [-n COUNT]\n"
-			"               [-b BATCH] [-T THREADS] [--no-bypass] [--pcap]"
+			"               [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle]"
 			" [--max-seconds S]\n");
 	return 2;
 }
@@ -216,6 +218,24 @@ static int build_frames(void)
 		memcpy(cfg.dst_mac, t->mac, 6);
 		syn->prepare(f, &cfg);
 		syn->make(f, &cfg, &pt);
+	}
+	if (g.shuffle) {
+		/* Fisher-Yates with a fixed xorshift stream: a random order, the same every run. */
+		uint64_t x = 0x9e3779b97f4a7c15ull;
+		uint8_t tmp[FRAME_STRIDE];
+
+		for (size_t i = g.n_frames - 1; i > 0; i--) {
+			size_t j;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			j = (size_t)(x % (i + 1));
+			memcpy(tmp, g.frames + i * FRAME_STRIDE, FRAME_STRIDE);
+			memcpy(g.frames + i * FRAME_STRIDE, g.frames + j * FRAME_STRIDE,
+			       FRAME_STRIDE);
+			memcpy(g.frames + j * FRAME_STRIDE, tmp, FRAME_STRIDE);
+		}
 	}
 	return 0;
 }
@@ -362,6 +382,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"no-bypass", no_argument, NULL, 'B'},
 		{"pcap", no_argument, NULL, 'P'},
+		{"shuffle", no_argument, NULL, 'S'},
 		{"max-seconds", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
@@ -417,6 +438,9 @@ int main(int argc, char **argv)
 		case 'P':
 			g.pcap = 1;
 			break;
+		case 'S':
+			g.shuffle = 1;
+			break;
 		case 'M':
 			g.max_seconds = strtod(optarg, &end);
 			if (*end || !(g.max_seconds > 0 && g.max_seconds <= 600)) {
@@ -470,10 +494,10 @@ int main(int argc, char **argv)
 	user = cpu_seconds(&r1.ru_utime) - cpu_seconds(&r0.ru_utime);
 	sys = cpu_seconds(&r1.ru_stime) - cpu_seconds(&r0.ru_stime);
 	printf("sent=%" PRIu64 " wall_s=%.3f user_s=%.3f sys_s=%.3f pps=%.0f pps_per_cpu_s=%.0f"
-	       " threads=%u batch=%u bypass=%d",
+	       " threads=%u batch=%u bypass=%d shuffle=%d",
 	       atomic_load(&g.sent), wall, user, sys, (double)atomic_load(&g.sent) / wall,
 	       (double)atomic_load(&g.sent) / (user + sys > 0 ? user + sys : 1e-9), g.threads,
-	       g.batch, g.bypass);
+	       g.batch, g.bypass, g.shuffle);
 	if (g.pcap)
 		printf(" replies=%" PRIu64 " pcap_drops=%" PRIu64, g.replies, g.pcap_drops);
 	printf("\n");
