@@ -130,5 +130,28 @@ expect 0 audit chain
 expect 0 ingest "$work/big.ndjson" --batch 500
 expect_eq "$(sql "SELECT complete FROM cmdb.scan_run WHERE scan_id = 'big-kill'")" t "run again: complete"
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci c JOIN cmdb.ci_identity i ON i.ci_id = c.id AND i.kind = 'mac' WHERE i.value LIKE '00:1b:21:00:%' AND ('x' || replace(substr(i.value, 13), ':', ''))::bit(16)::int BETWEEN 4000 AND 6999")" 3000 "every interface there once"
+# 004: the evidence tables' references are checked per statement (no
+# foreign keys): claims and observations that point at nothing are refused,
+# and what they point at can be neither deleted nor re-keyed.
+sql_refused() { # SQL PATTERN WHAT
+  local msg
+  if msg=$(psql -X -At -v ON_ERROR_STOP=1 "$CMDB_DB" -c "$1" 2>&1); then
+    bad "$3: accepted"
+  elif grep -qE -- "$2" <<<"$msg"; then ok; else bad "$3: [$msg] lacks /$2/"; fi
+}
+before=$(state)
+sql_refused "INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at) VALUES (999999999, 'x', 'manual', '1', now())" \
+  "attribute claim for CI 999999999, which does not exist" "claim of a CI that does not exist"
+sql_refused "INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at) SELECT min(id), 'x', 'nosuchsource', '1', now() FROM cmdb.ci" \
+  'source "nosuchsource", which is not registered' "claim of an unregistered source"
+sql_refused "UPDATE cmdb.attr_claim SET run = 999999 WHERE ci_id = (SELECT min(ci_id) FROM cmdb.attr_claim)" \
+  "scan run 999999, which does not exist" "claim moved to a scan run that does not exist"
+sql_refused "INSERT INTO cmdb.observation (run, line, kind, at, body) VALUES (999999, 1, 'host', now(), '{}')" \
+  "observation of scan run 999999, which does not exist" "observation of a scan run that does not exist"
+sql_refused "DELETE FROM cmdb.source WHERE name = 'nmap'" "source rows are never deleted" "a source deleted"
+sql_refused "DELETE FROM cmdb.scan_run" "scan_run rows are never deleted" "a scan run deleted"
+sql_refused "UPDATE cmdb.source SET name = 'renamed' WHERE name = 'nmap'" "the key of a source row never changes" "a source renamed"
+sql_refused "UPDATE cmdb.ci SET id = DEFAULT WHERE id = (SELECT min(id) FROM cmdb.ci)" "the key of a ci row never changes" "a CI re-keyed"
+expect_eq "$(state)" "$before" "refused writes change nothing"
 expect 0 audit chain
 finish
