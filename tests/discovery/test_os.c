@@ -15,6 +15,7 @@
 
 #include "disc/frame.h"
 #include "disc/os.h"
+#include "disc/results.h"
 
 /* ---- a SYN-ACK as raw IPv4 bytes ---- */
 
@@ -442,6 +443,63 @@ static void test_load_file_errors(void **state)
 	disc_os_db_release(&db);
 }
 
+/* disc_results keeps the first SYN-ACK and hint per host and writes the guess. */
+static void test_results_emit_os(void **state)
+{
+	struct synack linux_sa = {.ttl = 64, .df = true, .window = 64240, .opts = opt_mss,
+				  .opts_len = sizeof(opt_mss)};
+	struct synack win_sa = {.ttl = 128, .df = true, .ip_id = 3, .window = 8192,
+				.opts = opt_mss, .opts_len = sizeof(opt_mss)};
+	static const char ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
+	struct disc_results r;
+	struct disc_results_emit_opts o = {.proto = "tcp", .os = &builtin};
+	struct disc_obs_writer w;
+	struct disc_os_fp fp;
+	struct disc_error err = {0};
+	char *text = NULL, *line2;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	disc_results_init(&r);
+	/* 10.0.0.1: Linux SYN-ACK, then a Windows-looking one (ignored), then a banner */
+	disc_results_port(&r, 0x0a000001, 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	fp_of(&linux_sa, &fp);
+	disc_results_os_fp(&r, 0x0a000001, &fp);
+	fp_of(&win_sa, &fp);
+	disc_results_os_fp(&r, 0x0a000001, &fp);
+	disc_results_os_hint(&r, 0x0a000001,
+			     disc_os_banner_hint(&builtin, (const uint8_t *)ssh, strlen(ssh)));
+	/* 10.0.0.2: only ARP, no SYN-ACK, no banner: no guess */
+	disc_results_host(&r, 0x0a000002, DISC_REASON_ARP, -1, NULL, NULL, NULL);
+	/* an unknown host is not created by a fingerprint */
+	disc_results_os_fp(&r, 0x0a000003, &fp);
+	assert_null(disc_results_find(&r, 0x0a000003));
+	disc_obs_writer_init(&w, f, "t");
+	assert_int_equal(disc_results_emit(&r, &w, &o, NULL, NULL, NULL, &err), DISC_OK);
+	fclose(f);
+	assert_non_null(strstr(text, "\"os\":{\"family\":\"Linux\",\"guess\":\"Debian Linux 12\","
+				     "\"confidence\":99}"));
+	assert_non_null(strstr(text, "\"tcp_fingerprint\":\"64 | 64240 | 1460 | M | - | df,id0\""));
+	line2 = strstr(text, "\"ip\":\"10.0.0.2\"");
+	assert_non_null(line2);
+	assert_null(strstr(line2, "\"os\""));
+	assert_null(strstr(line2, "tcp_fingerprint"));
+	free(text);
+
+	/* without the OS db (no --os): neither field */
+	text = NULL;
+	f = open_memstream(&text, &len);
+	o.os = NULL;
+	disc_obs_writer_init(&w, f, "t");
+	assert_int_equal(disc_results_emit(&r, &w, &o, NULL, NULL, NULL, &err), DISC_OK);
+	fclose(f);
+	assert_null(strstr(text, "\"os\""));
+	assert_null(strstr(text, "tcp_fingerprint"));
+	free(text);
+	disc_results_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_field_mismatch_rejects),
 		cmocka_unit_test(test_banner_hints),
 		cmocka_unit_test(test_load_file_errors),
+		cmocka_unit_test(test_results_emit_os),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
