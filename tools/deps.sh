@@ -17,6 +17,8 @@ packages=(
   iproute2 nftables procps util-linux  # namespace test lab, pkill/setpriv
   python3
   nginx openssl               # test lab: real http/https server, TLS certificates and s_server
+  tcpdump                     # test lab: captures inside a lab namespace for the --pcap e2e test
+  ndiff                       # tests: nmap's ndiff reads cmdb discover -oX files
 )
 
 missing=()
