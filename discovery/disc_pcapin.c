@@ -446,7 +446,8 @@ enum disc_status disc_pcapin_emit(struct disc_pcapin *p, struct disc_obs_writer 
 	st = disc_results_emit(&p->results, w, &o, n_hosts, n_ports, NULL, err);
 	if (st != DISC_OK)
 		return st;
-	qsort(p->banners, p->n_banners, sizeof(*p->banners), cmp_banner);
+	if (p->n_banners) /* qsort must not be given NULL, even for no elements */
+		qsort(p->banners, p->n_banners, sizeof(*p->banners), cmp_banner);
 	if (p->cfg.banner_max)
 		w->banner_max = p->cfg.banner_max;
 	for (size_t i = 0; i < p->n_banners; i++) {
