@@ -92,8 +92,7 @@ static void trim(struct field *f)
 }
 
 /* A decimal number lo..hi, the whole field. */
-static bool parse_num(const struct field *f, unsigned long lo, unsigned long hi,
-		      unsigned long *out)
+static bool parse_num(const struct field *f, unsigned long lo, unsigned long hi, unsigned long *out)
 {
 	unsigned long v = 0;
 
@@ -251,8 +250,8 @@ static enum disc_status parse_synack(const char *name, unsigned line, struct fie
 	if (!parse_alts(&fl[5], false, sig->mss, &sig->n_mss))
 		return bad(err, name, line, "bad MSS (*, or numbers comma-separated):", &fl[5]);
 	if (!parse_opts(&fl[6], sig))
-		return bad(err, name, line, "bad option layout (*, -, or M,N,W,S,T,E,kind):",
-			   &fl[6]);
+		return bad(err, name, line,
+			   "bad option layout (*, -, or M,N,W,S,T,E,kind):", &fl[6]);
 	if (field_is(&fl[7], "*"))
 		sig->wscale = -1;
 	else if (field_is(&fl[7], "-"))
@@ -339,10 +338,11 @@ enum disc_status disc_os_db_parse(struct disc_os_db *db, const char *name, const
 			trim(&fl[i]);
 		if (field_is(&fl[0], "synack")) {
 			if (nf != 9) {
-				st = disc_error_set(err, DISC_ERR_SYNTAX,
-						    "%s:%u: a synack line has 9 fields separated by "
-						    "'|', this one %zu",
-						    name, line, nf);
+				st = disc_error_set(
+					err, DISC_ERR_SYNTAX,
+					"%s:%u: a synack line has 9 fields separated by "
+					"'|', this one %zu",
+					name, line, nf);
 				goto fail;
 			}
 			if (db->n_sigs >= DISC_OS_MAX_SIGS) {
@@ -351,7 +351,8 @@ enum disc_status disc_os_db_parse(struct disc_os_db *db, const char *name, const
 						    DISC_OS_MAX_SIGS);
 				goto fail;
 			}
-			if (!reserve((void **)&db->sigs, &db->cap_sigs, db->n_sigs, sizeof(*db->sigs))) {
+			if (!reserve((void **)&db->sigs, &db->cap_sigs, db->n_sigs,
+				     sizeof(*db->sigs))) {
 				st = disc_error_set(err, DISC_ERR_NOMEM, "out of memory");
 				goto fail;
 			}
@@ -361,10 +362,11 @@ enum disc_status disc_os_db_parse(struct disc_os_db *db, const char *name, const
 			db->n_sigs++;
 		} else if (field_is(&fl[0], "banner")) {
 			if (nf != 4) {
-				st = disc_error_set(err, DISC_ERR_SYNTAX,
-						    "%s:%u: a banner line has 4 fields separated by "
-						    "'|', this one %zu",
-						    name, line, nf);
+				st = disc_error_set(
+					err, DISC_ERR_SYNTAX,
+					"%s:%u: a banner line has 4 fields separated by "
+					"'|', this one %zu",
+					name, line, nf);
 				goto fail;
 			}
 			if (db->n_hints >= DISC_OS_MAX_SIGS) {
@@ -383,7 +385,8 @@ enum disc_status disc_os_db_parse(struct disc_os_db *db, const char *name, const
 				goto fail;
 			db->n_hints++;
 		} else {
-			st = bad(err, name, line, "a line starts with synack or banner, not", &fl[0]);
+			st = bad(err, name, line, "a line starts with synack or banner, not",
+				 &fl[0]);
 			goto fail;
 		}
 	}
@@ -411,7 +414,8 @@ enum disc_status disc_os_db_load_file(struct disc_os_db *db, const char *path,
 	enum disc_status st;
 
 	if (!f)
-		return disc_error_set(err, DISC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		return disc_error_set(err, DISC_ERR_IO, "cannot open %s: %s", path,
+				      strerror(errno));
 	for (;;) {
 		size_t got;
 

@@ -134,8 +134,8 @@ static void on_tcp(struct disc_pcapin *p, const struct disc_frame *f)
 		disc_os_fp_from_frame(f, &fp);
 		disc_results_os_fp(&p->results, src, &fp);
 		if (disc_seen_count(&p->flows) >= DISC_PCAPIN_MAX_FLOWS ||
-		    disc_seen_insert(&p->flows, flow_key(src, t->src_port, t->dst_port),
-				     t->seq + 1, &inserted, NULL, NULL) != DISC_OK)
+		    disc_seen_insert(&p->flows, flow_key(src, t->src_port, t->dst_port), t->seq + 1,
+				     &inserted, NULL, NULL) != DISC_OK)
 			p->st.flows_dropped++;
 		return;
 	}
@@ -347,34 +347,22 @@ static enum disc_status open_error(const char *name, const char *msg, struct dis
 enum disc_status disc_pcapin_open(struct disc_pcapin **out, const char *path,
 				  const struct disc_pcapin_config *cfg, struct disc_error *err)
 {
-	char ebuf[PCAP_ERRBUF_SIZE] = "";
-	FILE *f;
+	/* fopen first: "cannot open" is a different problem from "not a capture". */
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 
 	*out = NULL;
-	/* fopen first: "cannot open" is a different problem from "not a capture". */
-	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (!f)
 		return disc_error_set(err, DISC_ERR_IO, "cannot open %s: %s", path,
 				      strerror(errno));
-	{
-		pcap_t *pcap = pcap_fopen_offline_with_tstamp_precision(
-			f, PCAP_TSTAMP_PRECISION_NANO, ebuf);
-
-		if (!pcap) {
-			if (f != stdin)
-				fclose(f);
-			return open_error(path, ebuf, err);
-		}
-		return make_reader(out, pcap, path, cfg, err);
-	}
+	return disc_pcapin_open_file(out, f, path, cfg, err);
 }
 
 enum disc_status disc_pcapin_open_file(struct disc_pcapin **out, FILE *f, const char *name,
-				       const struct disc_pcapin_config *cfg,
-				       struct disc_error *err)
+				       const struct disc_pcapin_config *cfg, struct disc_error *err)
 {
 	char ebuf[PCAP_ERRBUF_SIZE] = "";
-	pcap_t *pcap = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+	pcap_t *pcap =
+		pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, ebuf);
 
 	*out = NULL;
 	if (!pcap) {
@@ -403,10 +391,10 @@ enum disc_status disc_pcapin_run(struct disc_pcapin *p, struct disc_error *err)
 
 			return disc_error_set(err,
 					      strstr(msg, "truncated") ? DISC_ERR_TRUNCATED
-								    : DISC_ERR_MALFORMED,
+								       : DISC_ERR_MALFORMED,
 					      "%s: %s after packet %llu (%s)", p->name,
 					      strstr(msg, "truncated") ? "the capture is cut off"
-								   : "the capture is corrupt",
+								       : "the capture is corrupt",
 					      (unsigned long long)p->st.packets, msg);
 		}
 		on_packet(p, h, bytes);

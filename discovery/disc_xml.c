@@ -237,8 +237,11 @@ static const char *os_vendor(const char *family)
 {
 	static const struct {
 		const char *family, *vendor;
-	} map[] = {{"Windows", "Microsoft"}, {"macOS", "Apple"},  {"iOS", "Apple"},
-		   {"Cisco IOS", "Cisco"},   {"Solaris", "Oracle"}};
+	} map[] = {{"Windows", "Microsoft"},
+		   {"macOS", "Apple"},
+		   {"iOS", "Apple"},
+		   {"Cisco IOS", "Cisco"},
+		   {"Solaris", "Oracle"}};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i].family, family) == 0)
@@ -353,8 +356,10 @@ static void write_host(struct xw *x, const char *ip, const json_t *e, long long 
 	start(x, "ports");
 	json_array_foreach(json_object_get(e, "order"), i, key)
 	{
-		const json_t *pe = json_object_get(json_object_get(e, "ports"), json_string_value(key));
-		const json_t *p = json_object_get(pe, "port"), *svc = json_object_get(pe, "service");
+		const json_t *pe =
+			json_object_get(json_object_get(e, "ports"), json_string_value(key));
+		const json_t *p = json_object_get(pe, "port"),
+			     *svc = json_object_get(pe, "service");
 		const json_t *src = p ? p : svc;
 
 		start(x, "port");
@@ -403,7 +408,8 @@ enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml
 	json_t *ip;
 	size_t i, up = 0;
 	bool complete = x->scan_end && json_is_true(json_object_get(x->scan_end, "complete"));
-	double elapsed = x->scan_end ? json_number_value(json_object_get(x->scan_end, "duration")) : 0;
+	double elapsed =
+		x->scan_end ? json_number_value(json_object_get(x->scan_end, "duration")) : 0;
 	char tbuf[64], summary[256], ebuf[32];
 	enum disc_status st = DISC_OK;
 
@@ -484,8 +490,9 @@ enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml
 	attr(&w, "elapsed", ebuf);
 	attr(&w, "exit", complete ? "success" : "error");
 	if (!complete)
-		attr(&w, "errormsg", x->scan_end ? "the scan was interrupted; results are incomplete"
-						 : "interrupted before the end");
+		attr(&w, "errormsg",
+		     x->scan_end ? "the scan was interrupted; results are incomplete"
+				 : "interrupted before the end");
 	end(&w);
 	start(&w, "hosts");
 	attr_ll(&w, "up", (long long)up);

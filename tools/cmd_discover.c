@@ -299,12 +299,13 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 	if (o->ports_spec && top_given)
 		return cli_usage(cli, "-p and --top-ports exclude each other");
 	if (o->pcap) {
-		/* A capture is read, not scanned: scanning options would be silently meaningless. */
-		if (o->ports_spec || top_given || o->connect || o->dry_run || o->skip_discovery || o->iface ||
-		    o->shards > 1)
-			return cli_usage(cli, "--pcap reads a capture and sends nothing: -p, "
-					      "--top-ports, --connect, --dry-run, -Pn, -i and --shard "
-					      "do not apply");
+		/* A capture is read, not scanned: scan options would mean nothing. */
+		if (o->ports_spec || top_given || o->connect || o->dry_run || o->skip_discovery ||
+		    o->iface || o->shards > 1)
+			return cli_usage(cli,
+					 "--pcap reads a capture and sends nothing: -p, "
+					 "--top-ports, --connect, --dry-run, -Pn, -i and --shard "
+					 "do not apply");
 		return -1; /* targets are optional */
 	}
 	if (!o->ports_spec && !top_given)

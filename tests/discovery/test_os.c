@@ -67,13 +67,13 @@ static void fp_of(const struct synack *s, struct disc_os_fp *fp)
 /* MSS 1460 only: what a stack answers to the scanner's own SYN. */
 static const uint8_t opt_mss[] = {2, 4, 0x05, 0xb4};
 /* Linux to a full client SYN: mss, sackOK, TS, nop, wscale 7. */
-static const uint8_t opt_linux[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
-				    0, 0, 0, 2, 1, 3, 3, 7};
+static const uint8_t opt_linux[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+				    0, 1, 0,	0,    0, 2, 1, 3,  3, 7};
 /* Windows 10: mss, nop, wscale 8, nop, nop, sackOK. */
 static const uint8_t opt_windows[] = {2, 4, 0x05, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2};
 /* OpenBSD: mss, nop, nop, sackOK, nop, wscale 6, nop, nop, TS. */
 static const uint8_t opt_openbsd[] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 6,
-				      1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};
+				      1, 1, 8,	  10,	0, 0, 0, 1, 0, 0, 0, 2};
 
 static struct disc_os_db builtin;
 
@@ -109,16 +109,17 @@ static void test_parse_fields(void **state)
 	const struct disc_os_sig *s;
 
 	disc_os_db_init(&db);
-	assert_int_equal(parse(&db,
-			       "# comment\n"
-			       "\n"
-			       "  synack | Linux | Linux 5 | 64 | mss*44, 64240 | 1460 | M,S,T,N,W | 7 "
-			       "| df,id0  \r\n"
-			       "synack|Other|-|255|*|*|*|*|-\n"
-			       "synack | X | - | 128 | 8192 | * | - | - | nodf,idnz\n"
-			       "banner | Ubuntu | Linux | Ubuntu Linux",
-			       &err),
-			 DISC_OK);
+	assert_int_equal(
+		parse(&db,
+		      "# comment\n"
+		      "\n"
+		      "  synack | Linux | Linux 5 | 64 | mss*44, 64240 | 1460 | M,S,T,N,W | 7 "
+		      "| df,id0  \r\n"
+		      "synack|Other|-|255|*|*|*|*|-\n"
+		      "synack | X | - | 128 | 8192 | * | - | - | nodf,idnz\n"
+		      "banner | Ubuntu | Linux | Ubuntu Linux",
+		      &err),
+		DISC_OK);
 	assert_int_equal(db.n_sigs, 3);
 	assert_int_equal(db.n_hints, 1);
 	s = &db.sigs[0];
@@ -173,7 +174,8 @@ static void test_parse_bad_lines(void **state)
 		{"synack |  | - | 64 | * | * | * | * | -\n", "sigs.txt:1: bad family"},
 		{"banner | Ubuntu | Linux\n", "sigs.txt:1: a banner line has 4 fields"},
 		{"banner |  | Linux | -\n", "sigs.txt:1: bad banner text"},
-		{"synack | L | - | 64 | * | * | * | * | - | 1 | 2 | 3 | 4\n", "sigs.txt:1: more than"},
+		{"synack | L | - | 64 | * | * | * | * | - | 1 | 2 | 3 | 4\n",
+		 "sigs.txt:1: more than"},
 		{"guess | L\n", "sigs.txt:1: a line starts with synack or banner"},
 		{"# ok\nsynack | L\x01 | - | 64 | * | * | * | * | -\n", "sigs.txt:2: bad family"},
 	};
@@ -263,7 +265,11 @@ static void test_initial_ttl(void **state)
 
 static void test_linux_answer_to_scanner(void **state)
 {
-	struct synack s = {.ttl = 63, .df = true, .ip_id = 0, .window = 64240, .opts = opt_mss,
+	struct synack s = {.ttl = 63,
+			   .df = true,
+			   .ip_id = 0,
+			   .window = 64240,
+			   .opts = opt_mss,
 			   .opts_len = sizeof(opt_mss)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
@@ -277,12 +283,16 @@ static void test_linux_answer_to_scanner(void **state)
 	assert_string_equal(g.family, "Linux");
 	assert_string_equal(g.guess, "Linux 4.x-6.x");
 	assert_true(g.confidence >= 80 && g.confidence <= 95);
-	assert_string_equal(disc_os_fp_str(&fp, buf, sizeof(buf)), "64 | 64240 | 1460 | M | - | df,id0");
+	assert_string_equal(disc_os_fp_str(&fp, buf, sizeof(buf)),
+			    "64 | 64240 | 1460 | M | - | df,id0");
 }
 
 static void test_linux_full_options(void **state)
 {
-	struct synack s = {.ttl = 64, .df = true, .window = 65160, .opts = opt_linux,
+	struct synack s = {.ttl = 64,
+			   .df = true,
+			   .window = 65160,
+			   .opts = opt_linux,
 			   .opts_len = sizeof(opt_linux)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
@@ -298,8 +308,12 @@ static void test_linux_full_options(void **state)
 
 static void test_windows(void **state)
 {
-	struct synack s = {.ttl = 120, .df = true, .ip_id = 0x1234, .window = 64240,
-			   .opts = opt_windows, .opts_len = sizeof(opt_windows)};
+	struct synack s = {.ttl = 120,
+			   .df = true,
+			   .ip_id = 0x1234,
+			   .window = 64240,
+			   .opts = opt_windows,
+			   .opts_len = sizeof(opt_windows)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
 
@@ -318,8 +332,12 @@ static void test_windows(void **state)
 
 static void test_openbsd(void **state)
 {
-	struct synack s = {.ttl = 50, .df = true, .ip_id = 77, .window = 16384,
-			   .opts = opt_openbsd, .opts_len = sizeof(opt_openbsd)};
+	struct synack s = {.ttl = 50,
+			   .df = true,
+			   .ip_id = 77,
+			   .window = 16384,
+			   .opts = opt_openbsd,
+			   .opts_len = sizeof(opt_openbsd)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
 
@@ -331,7 +349,11 @@ static void test_openbsd(void **state)
 static void test_ambiguous_lowers_confidence(void **state)
 {
 	/* FreeBSD and macOS answer the scanner's SYN alike: 65535, MSS only, TTL 64. */
-	struct synack s = {.ttl = 64, .df = true, .ip_id = 5, .window = 65535, .opts = opt_mss,
+	struct synack s = {.ttl = 64,
+			   .df = true,
+			   .ip_id = 5,
+			   .window = 65535,
+			   .opts = opt_mss,
 			   .opts_len = sizeof(opt_mss)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
@@ -346,7 +368,11 @@ static void test_no_match_no_guess(void **state)
 {
 	struct disc_os_db db;
 	struct disc_error err = {0};
-	struct synack s = {.ttl = 250, .df = true, .ip_id = 1, .window = 100, .opts = opt_mss,
+	struct synack s = {.ttl = 250,
+			   .df = true,
+			   .ip_id = 1,
+			   .window = 100,
+			   .opts = opt_mss,
 			   .opts_len = sizeof(opt_mss)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
@@ -365,21 +391,26 @@ static void test_field_mismatch_rejects(void **state)
 {
 	struct disc_os_db db;
 	struct disc_error err = {0};
-	struct synack s = {.ttl = 64, .df = false, .ip_id = 9, .window = 64240, .opts = opt_mss,
+	struct synack s = {.ttl = 64,
+			   .df = false,
+			   .ip_id = 9,
+			   .window = 64240,
+			   .opts = opt_mss,
 			   .opts_len = sizeof(opt_mss)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g;
 
 	disc_os_db_init(&db);
-	assert_int_equal(parse(&db,
-			       "synack | A | a | 64 | 64240 | * | M | - | df\n"     /* DF missing */
-			       "synack | B | b | 64 | 64240 | 536 | M | - | -\n"    /* MSS differs */
-			       "synack | C | c | 64 | 64240 | * | M,N | - | -\n"    /* layout differs */
-			       "synack | D | d | 64 | 64240 | * | M | 7 | -\n"      /* no wscale sent */
-			       "synack | E | e | 64 | mss*43 | * | M | - | -\n"     /* 43 x 1460 no */
-			       "synack | F | f | 64 | mss*44 | 1460 | M | - | idnz\n", /* all match */
-			       &err),
-			 DISC_OK);
+	assert_int_equal(
+		parse(&db,
+		      "synack | A | a | 64 | 64240 | * | M | - | df\n"	      /* DF missing */
+		      "synack | B | b | 64 | 64240 | 536 | M | - | -\n"	      /* MSS differs */
+		      "synack | C | c | 64 | 64240 | * | M,N | - | -\n"	      /* layout differs */
+		      "synack | D | d | 64 | 64240 | * | M | 7 | -\n"	      /* no wscale sent */
+		      "synack | E | e | 64 | mss*43 | * | M | - | -\n"	      /* 43 x 1460 no */
+		      "synack | F | f | 64 | mss*44 | 1460 | M | - | idnz\n", /* all match */
+		      &err),
+		DISC_OK);
 	fp_of(&s, &fp);
 	assert_true(disc_os_guess(&db, &fp, -1, &g));
 	assert_string_equal(g.family, "F");
@@ -394,7 +425,10 @@ static void test_banner_hints(void **state)
 	static const char ssh[] = "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n";
 	static const char debian[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
 	static const char iis[] = "HTTP/1.1 200 OK\r\nServer: Microsoft-IIS/10.0\r\n";
-	struct synack s = {.ttl = 64, .df = true, .window = 64240, .opts = opt_mss,
+	struct synack s = {.ttl = 64,
+			   .df = true,
+			   .window = 64240,
+			   .opts = opt_mss,
 			   .opts_len = sizeof(opt_mss)};
 	struct disc_os_fp fp;
 	struct disc_os_guess g, tcp_only;
@@ -446,10 +480,17 @@ static void test_load_file_errors(void **state)
 /* disc_results keeps the first SYN-ACK and hint per host and writes the guess. */
 static void test_results_emit_os(void **state)
 {
-	struct synack linux_sa = {.ttl = 64, .df = true, .window = 64240, .opts = opt_mss,
+	struct synack linux_sa = {.ttl = 64,
+				  .df = true,
+				  .window = 64240,
+				  .opts = opt_mss,
 				  .opts_len = sizeof(opt_mss)};
-	struct synack win_sa = {.ttl = 128, .df = true, .ip_id = 3, .window = 8192,
-				.opts = opt_mss, .opts_len = sizeof(opt_mss)};
+	struct synack win_sa = {.ttl = 128,
+				.df = true,
+				.ip_id = 3,
+				.window = 8192,
+				.opts = opt_mss,
+				.opts_len = sizeof(opt_mss)};
 	static const char ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
 	struct disc_results r;
 	struct disc_results_emit_opts o = {.proto = "tcp", .os = &builtin};

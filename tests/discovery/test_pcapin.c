@@ -39,8 +39,7 @@ struct result {
 	char *text;
 };
 
-static void read_capture(const char *file, const struct disc_pcapin_config *cfg,
-			 struct result *res)
+static void read_capture(const char *file, const struct disc_pcapin_config *cfg, struct result *res)
 {
 	struct disc_pcapin *p = NULL;
 	struct disc_error err = {0};
@@ -57,9 +56,9 @@ static void read_capture(const char *file, const struct disc_pcapin_config *cfg,
 		fail_msg("%s: %s", file, err.msg);
 	disc_pcapin_get_stats(p, &res->st);
 	disc_obs_writer_init(&w, out, "t");
-	assert_int_equal(disc_pcapin_emit(p, &w, NULL, &res->hosts, &res->ports, &res->services,
-					  &err),
-			 DISC_OK);
+	assert_int_equal(
+		disc_pcapin_emit(p, &w, NULL, &res->hosts, &res->ports, &res->services, &err),
+		DISC_OK);
 	fclose(out);
 	disc_pcapin_free(p);
 	res->lines = json_array();
@@ -137,7 +136,7 @@ static void test_session(void **state)
 	assert_string_equal(str(h, "mac"), "00:1b:21:aa:bb:cc");
 	assert_int_equal(json_integer_value(json_object_get(h, "ttl")), 64);
 	assert_string_equal(str(h, "at"), "2026-01-01T00:00:01.001Z"); /* the packet's time */
-	assert_null(json_object_get(h, "os")); /* no --os */
+	assert_null(json_object_get(h, "os"));			       /* no --os */
 
 	/* a routed host: TTL, no MAC (its frames carry the router's) */
 	h = find(&r, "host", "192.0.2.7", 0);
@@ -213,7 +212,8 @@ static void test_os_from_capture(void **state)
 	/* the SSH banner's "deb12u" refines the SYN-ACK's Linux */
 	assert_string_equal(str(o, "guess"), "Debian Linux 12");
 	assert_true(json_integer_value(json_object_get(o, "confidence")) >= 80);
-	assert_string_equal(str(h, "tcp_fingerprint"), "64 | 65160 | 1460 | M,S,T,N,W | 7 | df,id0");
+	assert_string_equal(str(h, "tcp_fingerprint"),
+			    "64 | 65160 | 1460 | M,S,T,N,W | 7 | df,id0");
 	/* a host without a SYN-ACK or banner gets no guess */
 	assert_null(json_object_get(find(&r, "host", "192.0.2.7", 0), "os"));
 	result_free(&r);
@@ -270,7 +270,8 @@ static void test_raw_ip(void **state)
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "syn-ack");
 	assert_non_null(find(&r, "port", "10.0.0.6", 25));
-	assert_string_equal(str(find(&r, "service", "10.0.0.6", 25), "banner"), "220 mail ESMTP\r\n");
+	assert_string_equal(str(find(&r, "service", "10.0.0.6", 25), "banner"),
+			    "220 mail ESMTP\r\n");
 	result_free(&r);
 }
 

@@ -58,10 +58,10 @@ struct disc_os_fp {
 };
 
 enum disc_os_quirk {
-	DISC_OS_QUIRK_DF = 1,	 /* df: DF set */
-	DISC_OS_QUIRK_NODF = 2,	 /* nodf: DF clear */
-	DISC_OS_QUIRK_ID0 = 4,	 /* id0: IP id zero */
-	DISC_OS_QUIRK_IDNZ = 8,	 /* idnz: IP id not zero */
+	DISC_OS_QUIRK_DF = 1,	/* df: DF set */
+	DISC_OS_QUIRK_NODF = 2, /* nodf: DF clear */
+	DISC_OS_QUIRK_ID0 = 4,	/* id0: IP id zero */
+	DISC_OS_QUIRK_IDNZ = 8, /* idnz: IP id not zero */
 };
 
 /* One alternative of a WINDOW or MSS field: a value, or value * the MSS. */
@@ -80,9 +80,9 @@ struct disc_os_sig {
 	bool any_opts; /* "*" */
 	uint8_t n_opts;
 	uint8_t opts[DISC_OS_MAX_OPTS];
-	int wscale;	  /* -1 any, -2 absent, else the value */
-	unsigned quirks;  /* enum disc_os_quirk bits */
-	unsigned line;	  /* in the signature file, for messages */
+	int wscale;	 /* -1 any, -2 absent, else the value */
+	unsigned quirks; /* enum disc_os_quirk bits */
+	unsigned line;	 /* in the signature file, for messages */
 };
 
 struct disc_os_hint {

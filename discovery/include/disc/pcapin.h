@@ -54,15 +54,15 @@
 struct disc_pcapin_config {
 	const struct disc_targets *targets; /* finalized, or NULL: every unicast source */
 	const struct disc_os_db *os;	    /* --os: guesses at emit, banner hints; NULL: none */
-	size_t banner_max;		    /* bytes kept per banner; 0: DISC_OBS_BANNER_MAX_DEFAULT */
-	const volatile sig_atomic_t *stop;  /* may be NULL; nonzero: stop reading soon */
+	size_t banner_max; /* bytes kept per banner; 0: DISC_OBS_BANNER_MAX_DEFAULT */
+	const volatile sig_atomic_t *stop; /* may be NULL; nonzero: stop reading soon */
 };
 
 struct disc_pcapin_stats {
-	uint64_t packets;	/* read from the file */
-	uint64_t bad_frames;	/* did not parse (skipped) */
+	uint64_t packets;    /* read from the file */
+	uint64_t bad_frames; /* did not parse (skipped) */
 	uint64_t hosts, open_ports, banners;
-	uint64_t flows_dropped; /* SYN-ACKs not followed for a banner: table full */
+	uint64_t flows_dropped;	     /* SYN-ACKs not followed for a banner: table full */
 	struct timespec first, last; /* times of the first and last packet (0 when none) */
 	const char *link;	     /* libpcap's name of the link type, e.g. "EN10MB" */
 	bool interrupted;	     /* the stop flag ended the reading */
