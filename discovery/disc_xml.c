@@ -12,31 +12,33 @@
 #include <libxml/xmlwriter.h>
 
 /*
- * The collector keeps Jansson objects: hosts maps "ip" to {"host": obj,
- * "ports": {"tcp/22": {"port": obj, "service": obj}}, "order": [keys]},
- * and host_order keeps the addresses in the order they came (the scanner
- * writes them sorted).
+ * Host, port and service observations are kept as their compact JSON text,
+ * with what sorting needs beside it, in one flat array: a few hundred bytes
+ * per line, where holding the Jansson objects would cost kilobytes. At the
+ * end they are sorted by address, then (protocol, port), and each is parsed
+ * again as it is written.
  */
+enum rec_kind { REC_HOST, REC_PORT, REC_SERVICE };
+
+struct rec {
+	uint32_t ip;
+	uint16_t port;
+	uint8_t kind;  /* enum rec_kind */
+	uint8_t proto; /* 0 tcp, 1 udp, 2 other: sorts like nmap's lists */
+	uint32_t seq;  /* arrival, to keep the first of duplicates first */
+	char *text;    /* owned */
+};
+
 struct disc_xml {
-	json_t *scan, *scan_end; /* copies, or NULL */
-	json_t *hosts;		 /* object */
-	json_t *host_order;	 /* array of ip strings */
+	json_t *scan, *scan_end; /* references, or NULL */
+	struct rec *recs;	 /* owned */
+	size_t n_recs, cap_recs;
 	bool failed;
 };
 
 struct disc_xml *disc_xml_new(void)
 {
-	struct disc_xml *x = calloc(1, sizeof(*x));
-
-	if (!x)
-		return NULL;
-	x->hosts = json_object();
-	x->host_order = json_array();
-	if (!x->hosts || !x->host_order) {
-		disc_xml_free(x);
-		return NULL;
-	}
-	return x;
+	return calloc(1, sizeof(struct disc_xml));
 }
 
 void disc_xml_free(struct disc_xml *x)
@@ -45,48 +47,30 @@ void disc_xml_free(struct disc_xml *x)
 		return;
 	json_decref(x->scan);
 	json_decref(x->scan_end);
-	json_decref(x->hosts);
-	json_decref(x->host_order);
+	for (size_t i = 0; i < x->n_recs; i++)
+		free(x->recs[i].text);
+	free(x->recs);
 	free(x);
 }
 
-/* The entry of ip, created when missing; NULL when out of memory. */
-static json_t *host_entry(struct disc_xml *x, const char *ip)
+static bool parse_ip(const char *s, uint32_t *out)
 {
-	json_t *e = json_object_get(x->hosts, ip);
+	unsigned a, b, c, d;
+	char tail;
 
-	if (e)
-		return e;
-	e = json_pack("{s:o,s:[]}", "ports", json_object(), "order");
-	if (!e || json_object_set_new(x->hosts, ip, e) != 0 ||
-	    json_array_append_new(x->host_order, json_string(ip)) != 0)
-		return NULL;
-	return e;
-}
-
-static json_t *port_entry(json_t *host, const char *proto, json_int_t port)
-{
-	char key[32];
-	json_t *ports = json_object_get(host, "ports"), *e;
-
-	snprintf(key, sizeof(key), "%s/%lld", proto, (long long)port);
-	e = json_object_get(ports, key);
-	if (e)
-		return e;
-	e = json_object();
-	if (!e || json_object_set_new(ports, key, e) != 0 ||
-	    json_array_append_new(json_object_get(host, "order"), json_string(key)) != 0)
-		return NULL;
-	return e;
+	if (!s || sscanf(s, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 ||
+	    b > 255 || c > 255 || d > 255)
+		return false;
+	*out = a << 24 | b << 16 | c << 8 | d;
+	return true;
 }
 
 enum disc_status disc_xml_add(struct disc_xml *x, const json_t *obs, struct disc_error *err)
 {
 	const char *kind = json_string_value(json_object_get(obs, "kind"));
-	const char *ip = json_string_value(json_object_get(obs, "ip"));
 	const char *proto = json_string_value(json_object_get(obs, "proto"));
 	json_t *port = json_object_get(obs, "port");
-	json_t *e;
+	struct rec r = {0};
 
 	if (x->failed)
 		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory building the XML");
@@ -95,29 +79,42 @@ enum disc_status disc_xml_add(struct disc_xml *x, const json_t *obs, struct disc
 	if (strcmp(kind, "scan") == 0 || strcmp(kind, "scan_end") == 0) {
 		json_t **slot = kind[4] ? &x->scan_end : &x->scan;
 
+		/* A reference, not a copy: a line is never changed once written. */
 		json_decref(*slot);
-		*slot = json_deep_copy(obs);
-		if (!*slot)
-			goto nomem;
+		*slot = json_incref((json_t *)obs);
 		return DISC_OK;
 	}
-	if (!ip)
+	if (strcmp(kind, "host") == 0)
+		r.kind = REC_HOST;
+	else if (strcmp(kind, "port") == 0)
+		r.kind = REC_PORT;
+	else if (strcmp(kind, "service") == 0)
+		r.kind = REC_SERVICE;
+	else
 		return DISC_OK;
-	if (strcmp(kind, "host") == 0) {
-		e = host_entry(x, ip);
-		if (!e || json_object_set_new(e, "host", json_deep_copy(obs)) != 0)
-			goto nomem;
+	if (!parse_ip(json_string_value(json_object_get(obs, "ip")), &r.ip))
 		return DISC_OK;
+	if (r.kind != REC_HOST) {
+		if (!proto || !json_is_integer(port) || json_integer_value(port) < 0 ||
+		    json_integer_value(port) > 65535)
+			return DISC_OK;
+		r.port = (uint16_t)json_integer_value(port);
+		r.proto = strcmp(proto, "tcp") == 0 ? 0 : strcmp(proto, "udp") == 0 ? 1 : 2;
 	}
-	if (strcmp(kind, "port") != 0 && strcmp(kind, "service") != 0)
-		return DISC_OK;
-	if (!proto || !json_is_integer(port))
-		return DISC_OK;
-	e = host_entry(x, ip);
-	if (e)
-		e = port_entry(e, proto, json_integer_value(port));
-	if (!e || json_object_set_new(e, kind, json_deep_copy(obs)) != 0)
+	if (x->n_recs == x->cap_recs) {
+		size_t ncap = x->cap_recs ? x->cap_recs * 2 : 256;
+		struct rec *n = realloc(x->recs, ncap * sizeof(*n));
+
+		if (!n)
+			goto nomem;
+		x->recs = n;
+		x->cap_recs = ncap;
+	}
+	r.seq = (uint32_t)x->n_recs;
+	r.text = json_dumps(obs, JSON_COMPACT);
+	if (!r.text)
 		goto nomem;
+	x->recs[x->n_recs++] = r;
 	return DISC_OK;
 nomem:
 	x->failed = true;
@@ -313,14 +310,62 @@ static void write_service(struct xw *x, const json_t *svc)
 	}
 }
 
-static void write_host(struct xw *x, const char *ip, const json_t *e, long long fallback_time)
+static int cmp_rec(const void *a, const void *b)
 {
-	const json_t *h = json_object_get(e, "host");
-	json_t *ttl = json_object_get(h, "ttl"), *os = json_object_get(h, "os"), *key;
-	const char *mac = str_of(h, "mac"), *hostname = str_of(h, "hostname");
-	long long at = epoch_of(str_of(h, "at"));
-	size_t i;
+	const struct rec *x = a, *y = b;
 
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	/* the host first, then each (protocol, port) with its port line before its service */
+	if ((x->kind == REC_HOST) != (y->kind == REC_HOST))
+		return x->kind == REC_HOST ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static json_t *load(const struct rec *r)
+{
+	return r ? json_loads(r->text, 0, NULL) : NULL;
+}
+
+/* One port: its port line p and service line svc (either may be NULL, not both). */
+static void write_port(struct xw *x, const json_t *p, const json_t *svc, const json_t *ttl)
+{
+	const json_t *src = p ? p : svc;
+
+	start(x, "port");
+	attr(x, "protocol", str_of(src, "proto"));
+	attr_ll(x, "portid", json_integer_value(json_object_get(src, "port")));
+	start(x, "state");
+	/* A service line without a port line: something answered, so it is open. */
+	attr(x, "state", p ? str_of(p, "state") : "open");
+	attr(x, "reason", p && str_of(p, "reason") ? str_of(p, "reason") : "syn-ack");
+	attr_ll(x, "reason_ttl", json_is_integer(ttl) ? json_integer_value(ttl) : 0);
+	end(x);
+	if (svc)
+		write_service(x, svc);
+	end(x);
+}
+
+/* A host from its records r[0..n): the host line first, then ports and services sorted. */
+static void write_host(struct xw *x, const struct rec *r, size_t n, long long fallback_time)
+{
+	json_t *h = load(&r[0]);
+	json_t *ttl = json_object_get(h, "ttl"), *os = json_object_get(h, "os");
+	const char *mac = str_of(h, "mac"), *hostname = str_of(h, "hostname");
+	const char *ip = str_of(h, "ip");
+	long long at = epoch_of(str_of(h, "at"));
+	size_t i = 1;
+
+	if (!h) {
+		x->ok = false;
+		return;
+	}
 	if (at < 0)
 		at = fallback_time;
 	start(x, "host");
@@ -354,26 +399,29 @@ static void write_host(struct xw *x, const char *ip, const json_t *e, long long 
 	}
 	end(x);
 	start(x, "ports");
-	json_array_foreach(json_object_get(e, "order"), i, key)
-	{
-		const json_t *pe =
-			json_object_get(json_object_get(e, "ports"), json_string_value(key));
-		const json_t *p = json_object_get(pe, "port"),
-			     *svc = json_object_get(pe, "service");
-		const json_t *src = p ? p : svc;
+	while (i < n && r[i].kind == REC_HOST)
+		i++; /* a repeated host line: the first counts */
+	while (i < n) {
+		const struct rec *pr = NULL, *sr = NULL;
+		size_t j = i;
+		json_t *p, *svc;
 
-		start(x, "port");
-		attr(x, "protocol", str_of(src, "proto"));
-		attr_ll(x, "portid", json_integer_value(json_object_get(src, "port")));
-		start(x, "state");
-		/* A service line without a port line: something answered, so it is open. */
-		attr(x, "state", p ? str_of(p, "state") : "open");
-		attr(x, "reason", p && str_of(p, "reason") ? str_of(p, "reason") : "syn-ack");
-		attr_ll(x, "reason_ttl", json_is_integer(ttl) ? json_integer_value(ttl) : 0);
-		end(x);
-		if (svc)
-			write_service(x, svc);
-		end(x);
+		/* the first port line and the first service line of this (proto, port) */
+		for (; j < n && r[j].proto == r[i].proto && r[j].port == r[i].port; j++) {
+			if (r[j].kind == REC_PORT && !pr)
+				pr = &r[j];
+			else if (r[j].kind == REC_SERVICE && !sr)
+				sr = &r[j];
+		}
+		p = load(pr);
+		svc = load(sr);
+		if ((pr && !p) || (sr && !svc))
+			x->ok = false;
+		else
+			write_port(x, p, svc, ttl);
+		json_decref(p);
+		json_decref(svc);
+		i = j;
 	}
 	end(x);
 	if (json_is_object(os) && str_of(os, "family")) {
@@ -397,6 +445,7 @@ static void write_host(struct xw *x, const char *ip, const json_t *e, long long 
 	}
 	end(x);
 	newline(x);
+	json_decref(h);
 }
 
 enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml_info *info,
@@ -405,7 +454,6 @@ enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml
 	xmlBufferPtr buf = NULL;
 	struct xw w = {NULL, true};
 	long long start_t = -1, end_t;
-	json_t *ip;
 	size_t i, up = 0;
 	bool complete = x->scan_end && json_is_true(json_object_get(x->scan_end, "complete"));
 	double elapsed =
@@ -425,8 +473,11 @@ enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml
 	if (end_t < 0)
 		end_t = (long long)time(NULL);
 	buf = xmlBufferCreate();
-	if (buf)
+	if (buf) {
+		/* Doubling: growing by what each write needs makes writing quadratic. */
+		xmlBufferSetAllocationScheme(buf, XML_BUFFER_ALLOC_DOUBLEIT);
 		w.w = xmlNewTextWriterMemory(buf, 0);
+	}
 	if (!w.w) {
 		st = disc_error_set(err, DISC_ERR_NOMEM, "out of memory writing the XML");
 		goto out;
@@ -468,15 +519,19 @@ enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml
 	attr(&w, "level", "0");
 	end(&w);
 	newline(&w);
-	json_array_foreach(x->host_order, i, ip)
-	{
-		const json_t *e = json_object_get(x->hosts, json_string_value(ip));
+	if (x->n_recs)
+		qsort(x->recs, x->n_recs, sizeof(*x->recs), cmp_rec);
+	for (i = 0; i < x->n_recs;) {
+		size_t j = i;
 
+		while (j < x->n_recs && x->recs[j].ip == x->recs[i].ip)
+			j++;
 		/* Ports and services whose host line never came are not a host nmap would list. */
-		if (!json_object_get(e, "host"))
-			continue;
-		write_host(&w, json_string_value(ip), e, start_t);
-		up++;
+		if (x->recs[i].kind == REC_HOST) {
+			write_host(&w, &x->recs[i], j - i, start_t);
+			up++;
+		}
+		i = j;
 	}
 	start(&w, "runstats");
 	start(&w, "finished");

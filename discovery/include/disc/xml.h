@@ -47,10 +47,12 @@ struct disc_xml *disc_xml_new(void);
 void disc_xml_free(struct disc_xml *x);
 
 /*
- * Takes in one observation (borrowed; what is needed is copied). Kinds
- * other than scan, host, port, service and scan_end are ignored, as are
- * objects without the fields XML needs. DISC_ERR_NOMEM when out of memory:
- * the collector then stays failed and disc_xml_render says so.
+ * Takes in one observation (borrowed: host, port and service lines are kept
+ * as their compact text, scan and scan_end by reference, so they must not
+ * be changed afterwards). Kinds other than scan, host, port, service and
+ * scan_end are ignored, as are lines without the fields XML needs (an IPv4
+ * address, a protocol and a port). DISC_ERR_NOMEM when out of memory: the
+ * collector then stays failed and disc_xml_render says so.
  */
 enum disc_status disc_xml_add(struct disc_xml *x, const json_t *obs, struct disc_error *err);
 
@@ -59,7 +61,8 @@ void disc_xml_tee(void *ctx, const json_t *obs);
 
 /*
  * The whole document, in *out (malloc'ed, NUL-terminated, caller frees) of
- * *len bytes. A run without a scan_end observation is written as an error
+ * *len bytes. Sorts the collected lines in place (by address, then port). A run without a scan_end
+ * observation is written as an error
  * ("exit" error, "interrupted before the end").
  */
 enum disc_status disc_xml_render(const struct disc_xml *x, const struct disc_xml_info *info,
