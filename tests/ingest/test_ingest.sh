@@ -130,6 +130,21 @@ expect 0 audit chain
 expect 0 ingest "$work/big.ndjson" --batch 500
 expect_eq "$(sql "SELECT complete FROM cmdb.scan_run WHERE scan_id = 'big-kill'")" t "run again: complete"
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci c JOIN cmdb.ci_identity i ON i.ci_id = c.id AND i.kind = 'mac' WHERE i.value LIKE '00:1b:21:00:%' AND ('x' || replace(substr(i.value, 13), ':', ''))::bit(16)::int BETWEEN 4000 AND 6999")" 3000 "every interface there once"
+# A host line and its port and service lines in different batches: the
+# address stays on the host's interface (it used to be re-pointed to the
+# host by the batch without the MAC, and back again by every re-ingest).
+python3 "$gen" 30 4 split --first 60000 --hour 11 --no-end >"$work/split.ndjson"
+expect 0 ingest "$work/split.ndjson" --batch 7
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci_identity i
+  JOIN cmdb.rel a ON a.target_id = i.ci_id AND a.type = 'has_address' AND upper_inf(a.valid)
+  JOIN cmdb.ci f ON f.id = a.source_id AND f.type = 'network_interface'
+  WHERE i.kind = 'ip' AND upper_inf(i.valid)
+    AND split_part(i.value, '%', 1)::inet BETWEEN '198.18.234.96' AND '198.18.234.125'")" 30 \
+  "every address split from its host line is on the host's interface"
+hist=$(sql "SELECT count(*) FROM cmdb.history")
+expect 0 ingest "$work/split.ndjson" --batch 7
+expect_eq "$(sql "SELECT count(*) FROM cmdb.history")" "$hist" "re-ingest across batch boundaries writes no history"
+
 # 004: the evidence tables' references are checked per statement (no
 # foreign keys): claims and observations that point at nothing are refused,
 # and what they point at can be neither deleted nor re-keyed.
