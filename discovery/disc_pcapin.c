@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "disc/frame.h"
+#include "disc/ports.h"
 #include "disc/results.h"
 #include "disc/seen.h"
+#include "disc/svcdb.h"
 #include "disc_bytes.h"
 
 #define ETHERTYPE_IPV4 0x0800
@@ -415,6 +417,26 @@ static int cmp_banner(const void *a, const void *b)
 	return x->port < y->port ? -1 : x->port > y->port;
 }
 
+/*
+ * Names a captured banner with service detection's database: the NULL
+ * probe's rules first (a greeting), then those of the probes most likely on
+ * the port (the first server payload may answer a client's request, such as
+ * an HTTP response). m->service stays empty when nothing matches.
+ */
+static enum disc_status name_banner(const struct disc_svcdb *db, uint16_t port, const uint8_t *buf,
+				    size_t len, struct disc_svc_match *m, struct disc_error *err)
+{
+	size_t order[64];
+	size_t n = disc_svcdb_plan(db, DISC_PROTO_TCP, port, false, order, sizeof(order) / sizeof(order[0]));
+	enum disc_status st = disc_svcdb_match(db, 0, buf, len, m, err);
+
+	for (size_t i = 0; st == DISC_OK && !m->service[0] && i < n; i++) {
+		disc_svc_match_release(m);
+		st = disc_svcdb_match(db, order[i], buf, len, m, err);
+	}
+	return st;
+}
+
 enum disc_status disc_pcapin_emit(struct disc_pcapin *p, struct disc_obs_writer *w,
 				  const struct disc_vendor_db *vendors, size_t *n_hosts,
 				  size_t *n_ports, size_t *n_services, struct disc_error *err)
@@ -427,6 +449,7 @@ enum disc_status disc_pcapin_emit(struct disc_pcapin *p, struct disc_obs_writer 
 		.os = p->cfg.os,
 	};
 	size_t services = 0, saved = w->banner_max;
+	struct disc_svcdb *db = NULL;
 	enum disc_status st;
 
 	if (n_services)
@@ -438,8 +461,14 @@ enum disc_status disc_pcapin_emit(struct disc_pcapin *p, struct disc_obs_writer 
 		qsort(p->banners, p->n_banners, sizeof(*p->banners), cmp_banner);
 	if (p->cfg.banner_max)
 		w->banner_max = p->cfg.banner_max;
+	if (p->n_banners) {
+		st = disc_svcdb_load_default(&db, err);
+		if (st != DISC_OK)
+			return st;
+	}
 	for (size_t i = 0; i < p->n_banners; i++) {
 		const struct banner *b = &p->banners[i];
+		struct disc_svc_match m;
 		struct disc_obs_service s = {
 			.ip = b->ip,
 			.proto = "tcp",
@@ -449,7 +478,22 @@ enum disc_status disc_pcapin_emit(struct disc_pcapin *p, struct disc_obs_writer 
 			.banner_len = b->len,
 			.confidence = -1,
 		};
-		json_t *obj = disc_obs_service_json(w, &s, &b->seen);
+		json_t *obj;
+
+		st = name_banner(db, b->port, b->bytes, b->len, &m, err);
+		if (st != DISC_OK) {
+			disc_svc_match_release(&m);
+			break;
+		}
+		if (m.service[0]) {
+			s.service = m.service;
+			s.product = m.product[0] ? m.product : NULL;
+			s.version = m.version[0] ? m.version : NULL;
+			s.extra = m.extra;
+			s.confidence = m.confidence;
+		}
+		obj = disc_obs_service_json(w, &s, &b->seen);
+		disc_svc_match_release(&m);
 
 		/* Cut here already: the writer cannot know the payload was longer. */
 		if (obj && b->truncated && !json_object_get(obj, "banner_truncated") &&
@@ -463,6 +507,7 @@ enum disc_status disc_pcapin_emit(struct disc_pcapin *p, struct disc_obs_writer 
 		services++;
 	}
 	w->banner_max = saved;
+	disc_svcdb_free(db);
 	if (n_services)
 		*n_services = services;
 	return st;

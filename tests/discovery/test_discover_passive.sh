@@ -51,7 +51,7 @@ expect_out '^\{"v":1,"kind":"scan",.*"options":\{"mode":"pcap","pcap":".*session
 expect_out '"pcap":".*session.pcap"\}$'
 expect_out '"kind":"host",.*"ip":"10.0.0.2","mac":"00:1b:21:aa:bb:cc",.*"reason":"arp-response"'
 expect_out '"kind":"port",.*"ip":"10.0.0.2","proto":"tcp","port":22,"state":"open","reason":"syn-ack"'
-expect_out '"kind":"service",.*"port":22,"service":"unknown","banner":"SSH-2.0-OpenSSH_9.2p1 Debian-2\+deb12u3\\r\\n"'
+expect_out '"kind":"service",.*"port":22,"service":"ssh","product":"OpenSSH".*"banner":"SSH-2.0-OpenSSH_9.2p1 Debian-2\+deb12u3\\r\\n"'
 expect_out '"kind":"scan_end",.*"complete":true,"probes_sent":0,"replies":20,'
 expect_no_out '"os":\{'
 expect_eq "$(grep -c '"kind":"host"' "$out")" 4 "four hosts in session.pcap"
@@ -74,7 +74,7 @@ expect_out '"ip":"10.0.0.5",.*"os":\{"family":"Windows"'
 expect 0 discover -q --os --pcap "$caps/session.pcap" -oX "$tmp/a.xml"
 if well_formed "$tmp/a.xml"; then ok; else bad "a.xml is not well-formed nmaprun XML"; fi
 expect_eq "$(xcount "$tmp/a.xml" host)" 4 "four hosts in the XML"
-expect_eq "$(xcount "$tmp/a.xml" "host/ports/port[@portid='22']/service[@name='unknown']")" 1 "port 22 with its service"
+expect_eq "$(xcount "$tmp/a.xml" "host/ports/port[@portid='22']/service[@name='ssh'][@product='OpenSSH']")" 1 "port 22 with its service"
 expect_eq "$(xcount "$tmp/a.xml" "host/os/osmatch[@name='Debian Linux 12']/osclass[@osfamily='Linux']")" 1 "the OS guess"
 expect_eq "$(xcount "$tmp/a.xml" "host/address[@addrtype='mac'][@addr='00:1B:21:AA:BB:CC']")" 1 "the MAC, upper case as nmap writes it"
 expect_eq "$(xcount "$tmp/a.xml" "runstats/finished[@exit='success']")" 1 "finished with success"

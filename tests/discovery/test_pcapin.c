@@ -165,15 +165,18 @@ static void test_session(void **state)
 	assert_null(find(&r, "port", "10.0.0.2", 8080));
 	assert_null(find(&r, "port", "10.0.0.3", 443));
 
-	/* banners: the first server payload (not the retransmission with other bytes) */
+	/* banners: the first server payload (not the retransmission with other
+	 * bytes), named by service detection's database */
 	h = find(&r, "service", "10.0.0.2", 22);
 	assert_non_null(h);
-	assert_string_equal(str(h, "service"), "unknown");
+	assert_string_equal(str(h, "service"), "ssh");
+	assert_string_equal(str(h, "product"), "OpenSSH");
 	assert_string_equal(str(h, "banner"), "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
 	assert_string_equal(str(h, "at"), "2026-01-01T00:00:05.005Z");
 	h = find(&r, "service", "10.0.0.2", 80);
 	assert_non_null(h);
 	assert_true(strncmp(str(h, "banner"), "HTTP/1.0 200 OK\r\n", 17) == 0);
+	assert_string_equal(str(h, "service"), "http");
 	assert_null(find(&r, "service", "10.0.0.2", 8080));
 
 	/* order: hosts by address, each followed by its ports; services after */
