@@ -475,6 +475,20 @@ struct extras {
 	int xml_fd;
 };
 
+/* -o FILE, or standard output: -1 when ready, else the exit code. */
+static int open_output(const struct discover_opts *o, FILE **out)
+{
+	*out = stdout;
+	if (!o->output)
+		return -1;
+	*out = fopen(o->output, "w");
+	if (!*out) {
+		*out = stdout;
+		return cli_fail("cannot write %s: %s", o->output, strerror(errno));
+	}
+	return -1;
+}
+
 static int extras_open(const struct discover_opts *o, struct extras *e)
 {
 	struct disc_error err = {0};
@@ -605,14 +619,9 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		code = cli_fail("%s", err.msg);
 		goto out;
 	}
-	if (o->output) {
-		out = fopen(o->output, "w");
-		if (!out) {
-			code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
-			out = stdout;
-			goto out;
-		}
-	}
+	code = open_output(o, &out);
+	if (code >= 0)
+		goto out;
 	/* Before dropping privileges: the registry files may not be readable afterwards. */
 	have_vendors = disc_vendor_load_dir(&vendors, NULL, NULL) == DISC_OK;
 	code = extras_open(o, &ex);
@@ -805,14 +814,9 @@ static int run_pcap(struct cli *cli, int argc, char **argv, struct discover_opts
 			goto out;
 		}
 	}
-	if (o->output) {
-		out = fopen(o->output, "w");
-		if (!out) {
-			code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
-			out = stdout;
-			goto out;
-		}
-	}
+	code = open_output(o, &out);
+	if (code >= 0)
+		goto out;
 	have_vendors = disc_vendor_load_dir(&vendors, NULL, NULL) == DISC_OK;
 	/* The capture is hostile input: read it with no privilege left. */
 	if (disc_priv_drop(NULL, &err) || disc_obs_new_scan_id(scan_id, &err)) {
