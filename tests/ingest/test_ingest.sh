@@ -80,12 +80,14 @@ expect 0 source list --json; expect_out '"name": "discover"'
 python3 "$gen" 15 3 run-c-incomplete --incomplete --hour 4 >"$work/c1.ndjson"
 expect 0 ingest "$work/c1.ndjson" --json; expect_out '"missing": 0'
 python3 "$gen" 15 3 run-c --hour 5 >"$work/c2.ndjson"
-# in scope and not seen since the scan started: 5 generated hosts' addresses and their 15
-# services (the hostile file's CIs were seen later, at 07:00, so they are not missing)
-expect 0 ingest "$work/c2.ndjson" --json; expect_out '"missing": 20'
-expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 20 "addresses and services missing"
-expect_eq "$(sql "SELECT count(*) FROM cmdb.history WHERE field = 'attributes.missing'")" 20 "missing is recorded in history"
-expect 0 ci list --missing --json; expect_eq "$(grep -c '"id"' "$out")" 20 "ci list --missing"
+# in scope and not seen since the scan started: 5 generated hosts, their interfaces, addresses
+# and 15 services (the hostile file's CIs were seen later, at 07:00, so they are not missing)
+expect 0 ingest "$work/c2.ndjson" --json; expect_out '"missing": 30'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 30 "hosts, interfaces, addresses and services missing"
+expect_eq "$(sql "SELECT string_agg(type || ':' || n, ' ' ORDER BY type) FROM (SELECT type, count(*) n FROM cmdb.ci
+  WHERE attributes ? 'missing' GROUP BY type) x")" "host:5 ip_address:5 network_interface:5 service:15" "missing by type"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.history WHERE field = 'attributes.missing'")" 30 "missing is recorded in history"
+expect 0 ci list --missing --json; expect_eq "$(grep -c '"id"' "$out")" 30 "ci list --missing"
 stale=$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'ip_address' AND last_seen < now() - interval '1 hour'")
 expect 0 ci list --stale '1 hour' --type ip_address --json; expect_eq "$(grep -c '"id"' "$out")" "$stale" "ci list --stale"
 expect 2 ci list --stale; expect 1 ci list --stale soon; expect_err 'invalid --stale duration "soon"'
@@ -144,6 +146,22 @@ expect_eq "$(sql "SELECT count(*) FROM cmdb.ci_identity i
 hist=$(sql "SELECT count(*) FROM cmdb.history")
 expect 0 ingest "$work/split.ndjson" --batch 7
 expect_eq "$(sql "SELECT count(*) FROM cmdb.history")" "$hist" "re-ingest across batch boundaries writes no history"
+
+# A complete scan that sees those hosts without their MACs (port and service
+# lines only, as from beyond a router): hosts seen, so neither they nor their
+# interfaces are missing.
+python3 "$gen" 30 4 split-routed --first 60000 --hour 12 | python3 -c '
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    if o["kind"] == "host":
+        continue
+    if o["kind"] == "scan":
+        o["scope"] = ["198.18.234.96/27"]
+    print(json.dumps(o, separators=(",", ":")))' >"$work/routed.ndjson"
+expect 0 ingest "$work/routed.ndjson" --json; expect_out '"missing": 0'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing' AND name LIKE '198.18.234.%'")" 0 \
+  "a host seen without its MAC: neither it nor its interface is missing"
 
 # 004: the evidence tables' references are checked per statement (no
 # foreign keys): claims and observations that point at nothing are refused,
