@@ -280,6 +280,8 @@ enum disc_status disc_obs_emit(struct disc_obs_writer *w, json_t *obj, struct di
 		return disc_error_set(
 			err, DISC_ERR_NOMEM,
 			"could not build observation (out of memory or missing field)");
+	if (w->tee)
+		w->tee(w->tee_ctx, obj);
 	/* 15 significant digits: enough for any value we write, and 2.346 stays "2.346". */
 	rc = json_dumpf(obj, w->out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(obj);

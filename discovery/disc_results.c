@@ -23,6 +23,10 @@ const char *disc_reason_str(enum disc_reason r)
 		return "conn-refused";
 	case DISC_REASON_LOCALHOST:
 		return "localhost-response";
+	case DISC_REASON_ARP_REQUEST:
+		return "arp-request";
+	case DISC_REASON_TRAFFIC:
+		return "ip-traffic";
 	case DISC_REASON_NONE:
 		break;
 	}
@@ -69,6 +73,14 @@ static bool reserve(void **arr, size_t *cap, size_t n, size_t elem)
 	return true;
 }
 
+static void stamp(const struct disc_results *r, struct timespec *t)
+{
+	if (r->now)
+		*t = *r->now;
+	else
+		clock_gettime(CLOCK_REALTIME, t);
+}
+
 enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum disc_reason reason,
 				   int ttl, const uint8_t *mac, bool *is_new,
 				   struct disc_error *err)
@@ -99,9 +111,10 @@ enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum dis
 	h = &r->hosts[r->n_hosts++];
 	memset(h, 0, sizeof(*h));
 	h->ip = ip;
-	clock_gettime(CLOCK_REALTIME, &h->seen);
+	stamp(r, &h->seen);
 	h->ttl = ttl;
 	h->reason = reason;
+	h->os_hint = -1;
 	if (mac) {
 		memcpy(h->mac, mac, 6);
 		h->has_mac = true;
@@ -136,7 +149,7 @@ enum disc_status disc_results_port(struct disc_results *r, uint32_t ip, uint16_t
 		r->open[r->n_open].ip = ip;
 		r->open[r->n_open].port = port;
 		r->open[r->n_open].reason = reason;
-		clock_gettime(CLOCK_REALTIME, &r->open[r->n_open].seen);
+		stamp(r, &r->open[r->n_open].seen);
 		r->n_open++;
 		r->hosts[idx].open++;
 	} else {
@@ -145,6 +158,24 @@ enum disc_status disc_results_port(struct disc_results *r, uint32_t ip, uint16_t
 	if (is_new)
 		*is_new = true;
 	return DISC_OK;
+}
+
+void disc_results_os_fp(struct disc_results *r, uint32_t ip, const struct disc_os_fp *fp)
+{
+	uint32_t idx;
+
+	if (disc_seen_get(&r->host_index, ip, &idx) && !r->hosts[idx].has_fp) {
+		r->hosts[idx].fp = *fp;
+		r->hosts[idx].has_fp = true;
+	}
+}
+
+void disc_results_os_hint(struct disc_results *r, uint32_t ip, int hint)
+{
+	uint32_t idx;
+
+	if (hint >= 0 && disc_seen_get(&r->host_index, ip, &idx) && r->hosts[idx].os_hint < 0)
+		r->hosts[idx].os_hint = hint;
 }
 
 bool disc_results_answered(const struct disc_results *r, uint32_t ip, uint16_t port)
@@ -187,6 +218,8 @@ static enum disc_status emit_host(struct disc_obs_writer *w, const struct disc_r
 				  struct disc_error *err)
 {
 	struct disc_vendor_match vm = {0};
+	struct disc_os_guess os;
+	char fp[96];
 	struct disc_obs_host oh = {
 		.ip = h->ip,
 		.ttl = h->ttl,
@@ -206,7 +239,19 @@ static enum disc_status emit_host(struct disc_obs_writer *w, const struct disc_r
 	}
 	if (o->targets)
 		oh.hostname = disc_targets_hostname(o->targets, h->ip);
+	if (o->os && disc_os_guess(o->os, h->has_fp ? &h->fp : NULL, h->os_hint, &os)) {
+		oh.os_family = os.family;
+		oh.os_guess = os.guess[0] ? os.guess : NULL;
+		oh.os_confidence = os.confidence;
+	}
 	obj = disc_obs_host_json(w, &oh, &h->seen);
+	/* The SYN-ACK in the signature file's syntax: an unknown stack becomes a line there. */
+	if (obj && o->os && h->has_fp &&
+	    json_object_set_new(obj, "tcp_fingerprint",
+				json_string(disc_os_fp_str(&h->fp, fp, sizeof(fp)))) != 0) {
+		json_decref(obj);
+		obj = NULL;
+	}
 	if (obj && proxy &&
 	    (json_object_set_new(obj, "syn_proxy", json_true()) != 0 ||
 	     json_object_set_new(obj, "open_ports_suppressed", json_integer(h->open)) != 0)) {

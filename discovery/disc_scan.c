@@ -1074,6 +1074,20 @@ static void send_rst(struct disc_scan *s, const struct disc_frame *f)
 		atomic_fetch_add(&s->resets, 1);
 }
 
+/*
+ * Keeps the host's first SYN-ACK for the OS guess (--os). Always: a copy of a
+ * few fields per host costs less than a branch on the option would save.
+ */
+static void record_fp(struct disc_scan *s, const struct disc_frame *f)
+{
+	struct disc_os_fp fp;
+
+	disc_os_fp_from_frame(f, &fp);
+	pthread_mutex_lock(&s->lock);
+	disc_results_os_fp(&s->results, f->ip.src, &fp);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void on_tcp(struct disc_scan *s, const struct disc_frame *f)
 {
 	const struct disc_tcp_info *t = &f->tcp;
@@ -1093,6 +1107,8 @@ static void on_tcp(struct disc_scan *s, const struct disc_frame *f)
 		if (syn_answer || (rst && t->seq == c))
 			record_host(s, them, synack ? DISC_REASON_SYN_ACK : DISC_REASON_RST,
 				    f->ip.ttl, NULL);
+		if (synack && syn_answer)
+			record_fp(s, f);
 		return;
 	}
 	if (t->dst_port > DISC_SCAN_SPORT_BASE &&
@@ -1121,6 +1137,7 @@ static void on_tcp(struct disc_scan *s, const struct disc_frame *f)
 			atomic_fetch_add(&s->ports_found, 1);
 		pthread_mutex_unlock(&s->lock);
 		atomic_fetch_add(&s->replies, 1);
+		record_fp(s, f);
 	}
 }
 
@@ -1285,6 +1302,7 @@ enum disc_status disc_scan_emit(struct disc_scan *s, struct disc_obs_writer *w,
 		.targets = s->cfg.targets,
 		.ports_probed = s->ports_probed,
 		.proto = "tcp",
+		.os = s->cfg.os,
 	};
 	enum disc_status st;
 

@@ -525,8 +525,20 @@ BEGIN
      SELECT FROM cmdb.rel r WHERE r.type = 'has_interface' AND r.source_id = f.host_id AND r.target_id = f.ci_id
         AND upper_inf(r.valid));
   -- an address belongs to the interface it was seen on (or the host when no MAC)
+  -- an address seen without its MAC in this batch (port and service lines
+  -- only: the host line was in another batch) stays on the interface of
+  -- the same host that holds it; only another host takes it over
   INSERT INTO w_addr_owner
-  SELECT DISTINCT ON (w.ci_id) w.ci_id, coalesce(f.ci_id, h.ci_id)
+  SELECT DISTINCT ON (w.ci_id) w.ci_id,
+         coalesce(f.ci_id,
+                  CASE WHEN h.mac IS NULL THEN
+                    (SELECT ia.source_id FROM cmdb.rel ia
+                       JOIN cmdb.rel hi ON hi.target_id = ia.source_id AND hi.type = 'has_interface'
+                                       AND upper_inf(hi.valid) AND hi.source_id = h.ci_id
+                      WHERE ia.target_id = w.ci_id AND ia.type = 'has_address' AND upper_inf(ia.valid)
+                      ORDER BY ia.id DESC LIMIT 1)
+                  END,
+                  h.ci_id)
     FROM w_host h JOIN w_ip w ON w.ip = h.ip LEFT JOIN w_iface f ON f.mac = h.mac
    ORDER BY w.ci_id;
   UPDATE cmdb.rel r SET valid = tstzrange(lower(r.valid), greatest(lower(r.valid), now()))

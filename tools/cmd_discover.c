@@ -8,6 +8,7 @@
  * (scan_end) lines around what the engine found.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #include "commands.h"
 #include "disc/obs.h"
+#include "disc/os.h"
+#include "disc/pcapin.h"
 #include "disc/perm.h"
 #include "disc/ports.h"
 #include "disc/priv.h"
@@ -28,13 +31,15 @@
 #include "disc/targets.h"
 #include "disc/value.h"
 #include "disc/vendor.h"
+#include "disc/xml.h"
 
 const char usage_discover[] =
 	"Usage: cmdb discover TARGET... [-p PORTS | --top-ports N] [-iL FILE]\n"
 	"                     [--exclude LIST] [--excludefile FILE] [-Pn] [--rate PPS]\n"
 	"                     [--retries N] [--wait SECONDS] [-i IFACE] [--shard I/N]\n"
-	"                     [--seed N] [--connect] [--no-service] [--dry-run]\n"
-	"                     [-o FILE] [--quiet]\n"
+	"                     [--seed N] [--connect] [--no-service] [--dry-run] [--os]\n"
+	"                     [-o FILE] [-oX FILE] [--quiet]\n"
+	"       cmdb discover --pcap FILE [TARGET...] [--os] [-o FILE] [-oX FILE]\n"
 	"\n"
 	"Finds live hosts and open TCP ports and writes what it saw as observations,\n"
 	"one JSON object per line (docs/observations.md): a scan line, then each host\n"
@@ -81,9 +86,20 @@ const char usage_discover[] =
 	"                      recorded) and probed again inside\n"
 	"  --dry-run           build every probe but open no socket and send nothing\n"
 	"                      (discovery and port probes for every target)\n"
+	"  --os                guess each host's OS family from its SYN-ACKs (and,\n"
+	"                      passively, its banners): \"os\" in the host line; a\n"
+	"                      connect() scan sees no SYN-ACKs and guesses nothing\n"
+	"\n"
+	"Passive:\n"
+	"  --pcap FILE         send nothing: read a pcap or pcapng capture (- for\n"
+	"                      standard input) and report the hosts it shows (ARP,\n"
+	"                      IPv4 sources), ports that sent SYN-ACKs and the\n"
+	"                      first bytes their servers sent; TARGETs, if given,\n"
+	"                      limit the hosts reported. Needs no privilege\n"
 	"\n"
 	"Output:\n"
 	"  -o FILE             write the observations to FILE instead of stdout\n"
+	"  -oX FILE            also write nmap-compatible XML to FILE\n"
 	"  -q, --quiet         no progress line and no summary on stderr\n"
 	"\n"
 	"Ctrl-C stops the scan, writes what was found and a scan_end line with\n"
@@ -107,6 +123,9 @@ enum {
 	OPT_NO_SERVICE,
 	OPT_DRY_RUN,
 	OPT_NOT_YET,
+	OPT_OS,
+	OPT_PCAP,
+	OPT_OX,
 };
 
 #define MAX_FILES 64
@@ -120,10 +139,12 @@ struct discover_opts {
 	size_t n_excludes;
 	const char *exclude_files[MAX_FILES];
 	size_t n_exclude_files;
-	bool skip_discovery, connect, dry_run, seed_given, no_service;
+	bool skip_discovery, connect, dry_run, seed_given, no_service, os;
 	uint64_t rate, retries, wait_ms, seed;
 	uint32_t shard, shards;
-	const char *iface, *output;
+	const char *iface, *output, *pcap, *xml_output;
+	int argc;
+	char **argv; /* as given, for the XML's args */
 	char ports_label[32];
 };
 
@@ -142,7 +163,8 @@ static void on_signal(int sig)
  */
 static char **nmap_style_args(int argc, char **argv)
 {
-	static char pn[] = "--Pn", il[] = "--iL", not_yet[] = "--output-format-not-implemented";
+	static char pn[] = "--Pn", il[] = "--iL", ox[] = "--oX",
+		    not_yet[] = "--output-format-not-implemented";
 	char **copy = calloc((size_t)argc + 1, sizeof(*copy));
 
 	if (!copy)
@@ -153,6 +175,8 @@ static char **nmap_style_args(int argc, char **argv)
 			continue;
 		if (strcmp(argv[i], "--") == 0)
 			end = 1;
+		else if (strcmp(argv[i], "-oX") == 0)
+			copy[i] = ox;
 		else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2] &&
 			 strchr("XNGAS", argv[i][2]))
 			copy[i] = not_yet; /* nmap's -oX/-oN/...: getopt would read -o X */
@@ -193,6 +217,9 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"output", required_argument, NULL, 'o'},
 		{"output-format-not-implemented", no_argument, NULL, OPT_NOT_YET},
+		{"os", no_argument, NULL, OPT_OS},
+		{"pcap", required_argument, NULL, OPT_PCAP},
+		{"oX", required_argument, NULL, OPT_OX},
 		{NULL, 0, NULL, 0},
 	};
 	struct disc_error derr = {0};
@@ -266,8 +293,17 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 			o->output = optarg;
 			break;
 		case OPT_NOT_YET:
-			return cli_usage(cli, "only observation lines are written (-o FILE); "
-					      "-oX and other formats are not implemented yet");
+			return cli_usage(cli, "observation lines (-o FILE) and XML (-oX FILE) are "
+					      "written; -oN, -oG, -oA, -oS and -oXFILE are not");
+		case OPT_OS:
+			o->os = true;
+			break;
+		case OPT_PCAP:
+			o->pcap = optarg;
+			break;
+		case OPT_OX:
+			o->xml_output = optarg;
+			break;
 		default:
 			return cli_usage(cli, NULL);
 		}
@@ -276,6 +312,16 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		return cli->exit;
 	if (o->ports_spec && top_given)
 		return cli_usage(cli, "-p and --top-ports exclude each other");
+	if (o->pcap) {
+		/* A capture is read, not scanned: scan options would mean nothing. */
+		if (o->ports_spec || top_given || o->connect || o->dry_run || o->skip_discovery ||
+		    o->iface || o->shards > 1)
+			return cli_usage(cli,
+					 "--pcap reads a capture and sends nothing: -p, "
+					 "--top-ports, --connect, --dry-run, -Pn, -i and --shard "
+					 "do not apply");
+		return -1; /* targets are optional */
+	}
 	if (!o->ports_spec && !top_given)
 		o->top_ports = 1000;
 	if (optind >= argc && o->n_input_files == 0)
@@ -359,6 +405,7 @@ static json_t *options_json(const struct discover_opts *o, const struct disc_sca
 	json_object_set_new(opt, "host_discovery", json_boolean(!o->skip_discovery));
 	json_object_set_new(opt, "dry_run", json_boolean(o->dry_run));
 	json_object_set_new(opt, "service_detection", json_boolean(!o->no_service && !o->dry_run));
+	json_object_set_new(opt, "os", json_boolean(o->os));
 	if (scan && disc_scan_iface(scan)[0])
 		json_object_set_new(opt, "iface", json_string(disc_scan_iface(scan)));
 	if (o->n_input_files || o->n_excludes || o->n_exclude_files) {
@@ -420,6 +467,124 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* What --os and -oX need; opened before privileges are dropped. */
+struct extras {
+	struct disc_os_db os;
+	bool have_os;
+	struct disc_xml *xml; /* -oX: fed by the observation writer's tee */
+	int xml_fd;
+};
+
+/* -o FILE, or standard output: -1 when ready, else the exit code. */
+static int open_output(const struct discover_opts *o, FILE **out)
+{
+	*out = stdout;
+	if (!o->output)
+		return -1;
+	*out = fopen(o->output, "w");
+	if (!*out) {
+		*out = stdout;
+		return cli_fail("cannot write %s: %s", o->output, strerror(errno));
+	}
+	return -1;
+}
+
+static int extras_open(const struct discover_opts *o, struct extras *e)
+{
+	struct disc_error err = {0};
+
+	if (o->os) {
+		if (disc_os_db_load_builtin(&e->os, &err))
+			return cli_fail("%s", err.msg);
+		e->have_os = true;
+	}
+	if (o->xml_output) {
+		/* Not truncated yet: a run that fails before the end leaves a file as it was. */
+		e->xml_fd = open(o->xml_output, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (e->xml_fd < 0)
+			return cli_fail("cannot write %s: %s", o->xml_output, strerror(errno));
+		e->xml = disc_xml_new();
+		if (!e->xml)
+			return cli_fail("out of memory");
+	}
+	return -1;
+}
+
+/* Appends n bytes of src to buf at *o (room is the caller's). */
+static void append(char *buf, size_t *o, const char *src, size_t n)
+{
+	memcpy(buf + *o, src, n);
+	*o += n;
+	buf[*o] = '\0';
+}
+
+/* The command line as given, shell-quoted where needed, for the XML's args; NULL: no memory. */
+static char *command_line(const struct discover_opts *o)
+{
+	size_t len = 1, n = 0;
+	char *s;
+
+	for (int i = 0; i < o->argc; i++)
+		len += strlen(o->argv[i]) * 4 + 3;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (int i = 0; i < o->argc; i++) {
+		const char *a = o->argv[i];
+		/* argv[0] is "cmdb discover", two words that need no quotes. */
+		bool quote = i && (!a[0] || strpbrk(a, " \t\n'\"\\$`*?&;|<>()") != NULL);
+
+		if (i)
+			append(s, &n, " ", 1);
+		if (!quote) {
+			append(s, &n, a, strlen(a));
+			continue;
+		}
+		append(s, &n, "'", 1);
+		for (; *a; a++)
+			if (*a == '\'')
+				append(s, &n, "'\\''", 4);
+			else
+				append(s, &n, a, 1);
+		append(s, &n, "'", 1);
+	}
+	return s;
+}
+
+/* Writes the -oX file from what the writer's tee collected. Returns -1 or an exit code. */
+static int extras_write_xml(const struct discover_opts *o, struct extras *e, const char *scan_type,
+			    const struct disc_ports *ports)
+{
+	struct disc_error err = {0};
+	struct disc_xml_info info = {
+		.version = CMDB_VERSION,
+		.scan_type = scan_type,
+		.ports = ports ? ports->tcp : NULL,
+		.n_ports = ports ? ports->n_tcp : 0,
+	};
+	char *args;
+	int code = -1;
+
+	if (!e->xml)
+		return -1;
+	args = command_line(o);
+	info.args = args;
+	if (!args || disc_xml_write_fd(e->xml, &info, e->xml_fd, o->xml_output, &err))
+		code = cli_fail("%s", args ? err.msg : "out of memory");
+	free(args);
+	return code;
+}
+
+static int extras_release(const struct discover_opts *o, struct extras *e, int code)
+{
+	if (e->xml_fd >= 0 && close(e->xml_fd) != 0 && code == EXIT_OK)
+		code = cli_fail("cannot write %s: %s", o->xml_output, strerror(errno));
+	disc_xml_free(e->xml);
+	disc_os_db_release(&e->os);
+	return code;
+}
+
 static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 {
 	struct disc_targets targets;
@@ -431,6 +596,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	struct disc_obs_writer w;
 	struct disc_scan_stats st;
 	struct progress_ctx pctx = {false};
+	struct extras ex = {.xml_fd = -1};
 	struct timespec started, mono0;
 	char scan_id[DISC_OBS_SCAN_ID_MAX];
 	bool have_vendors = false, connect = o->connect, complete = false;
@@ -443,6 +609,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	disc_targets_init(&targets, 0);
 	disc_ports_init(&ports);
 	disc_vendor_init(&vendors);
+	disc_os_db_init(&ex.os);
 	code = build_targets(cli, argc, argv, o, &targets);
 	if (code < 0)
 		code = build_ports(cli, o, &ports);
@@ -452,16 +619,14 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		code = cli_fail("%s", err.msg);
 		goto out;
 	}
-	if (o->output) {
-		out = fopen(o->output, "w");
-		if (!out) {
-			code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
-			out = stdout;
-			goto out;
-		}
-	}
+	code = open_output(o, &out);
+	if (code >= 0)
+		goto out;
 	/* Before dropping privileges: the registry files may not be readable afterwards. */
 	have_vendors = disc_vendor_load_dir(&vendors, NULL, NULL) == DISC_OK;
+	code = extras_open(o, &ex);
+	if (code >= 0)
+		goto out;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.targets = &targets;
@@ -477,6 +642,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	cfg.seed = o->seed;
 	cfg.skip_discovery = o->skip_discovery;
 	cfg.dry_run = o->dry_run;
+	cfg.os = ex.have_os ? &ex.os : NULL;
 	cfg.stop = &stop_requested;
 	if (!cli->quiet && isatty(STDERR_FILENO)) {
 		cfg.progress = show_progress;
@@ -504,7 +670,11 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		code = cli_fail("%s", err.msg);
 		goto out;
 	}
+	if (o->os && connect)
+		cli_note(cli, "cmdb: --os: a connect() scan receives no SYN-ACKs; no OS guesses");
 	disc_obs_writer_init(&w, out, scan_id);
+	w.tee = ex.xml ? disc_xml_tee : NULL;
+	w.tee_ctx = ex.xml;
 	opts = options_json(o, scan, connect);
 	clock_gettime(CLOCK_REALTIME, &started);
 	clock_gettime(CLOCK_MONOTONIC, &mono0);
@@ -567,6 +737,9 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 			goto out;
 		}
 	}
+	code = extras_write_xml(o, &ex, connect ? "connect" : "syn", &ports);
+	if (code >= 0)
+		goto out;
 	cli_note(cli,
 		 "cmdb: discover: %llu probes %s, %llu replies, %llu dropped by the capture, "
 		 "%zu hosts up, %zu open ports%s, %zu services named, %.2f s%s",
@@ -588,8 +761,133 @@ out:
 	disc_scan_free(scan);
 	if (out != stdout && fclose(out) != 0 && code == EXIT_OK)
 		code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
+	code = extras_release(o, &ex, code);
 	disc_vendor_release(&vendors);
 	disc_ports_release(&ports);
+	disc_targets_release(&targets);
+	return cli_finish(code);
+}
+
+/*
+ * --pcap: passive discovery from a capture. The whole file is read before
+ * anything is written, so a bad or cut-off capture leaves no partial output.
+ */
+static int run_pcap(struct cli *cli, int argc, char **argv, struct discover_opts *o)
+{
+	struct disc_targets targets;
+	struct disc_vendor_db vendors;
+	struct disc_error err = {0};
+	struct disc_pcapin *in = NULL;
+	struct disc_pcapin_stats st;
+	struct disc_obs_writer w;
+	struct extras ex = {.xml_fd = -1};
+	struct timespec started, mono0;
+	char scan_id[DISC_OBS_SCAN_ID_MAX];
+	bool have_targets = optind < argc || o->n_input_files, have_vendors;
+	size_t n_hosts = 0, n_ports = 0, n_services = 0;
+	FILE *out = stdout;
+	json_t *opts = NULL, *line;
+	int code = -1;
+
+	disc_targets_init(&targets, 0);
+	disc_vendor_init(&vendors);
+	disc_os_db_init(&ex.os);
+	if (!have_targets && (o->n_excludes || o->n_exclude_files)) {
+		code = cli_usage(cli, "--exclude with --pcap needs targets to exclude from");
+		goto out;
+	}
+	if (have_targets)
+		code = build_targets(cli, argc, argv, o, &targets);
+	if (code < 0)
+		code = extras_open(o, &ex);
+	if (code >= 0)
+		goto out;
+	{
+		struct disc_pcapin_config cfg = {
+			.targets = have_targets ? &targets : NULL,
+			.os = ex.have_os ? &ex.os : NULL,
+			.stop = &stop_requested,
+		};
+
+		if (disc_pcapin_open(&in, o->pcap, &cfg, &err)) {
+			code = cli_fail("%s", err.msg);
+			goto out;
+		}
+	}
+	code = open_output(o, &out);
+	if (code >= 0)
+		goto out;
+	have_vendors = disc_vendor_load_dir(&vendors, NULL, NULL) == DISC_OK;
+	/* The capture is hostile input: read it with no privilege left. */
+	if (disc_priv_drop(NULL, &err) || disc_obs_new_scan_id(scan_id, &err)) {
+		code = cli_fail("%s", err.msg);
+		goto out;
+	}
+	clock_gettime(CLOCK_REALTIME, &started);
+	clock_gettime(CLOCK_MONOTONIC, &mono0);
+	install_signals();
+	if (disc_pcapin_run(in, &err)) {
+		code = cli_fail("%s", err.msg);
+		goto out;
+	}
+	disc_pcapin_get_stats(in, &st);
+	disc_obs_writer_init(&w, out, scan_id);
+	w.tee = ex.xml ? disc_xml_tee : NULL;
+	w.tee_ctx = ex.xml;
+	opts = json_pack("{s:s,s:s,s:s,s:b}", "mode", "pcap", "pcap", o->pcap, "link", st.link,
+			 "os", o->os);
+	{
+		struct disc_obs_scan sl = {
+			.targets = (const char *const *)(argv + optind),
+			.n_targets = (size_t)(argc - optind),
+			.options = opts,
+			.started = started,
+		};
+
+		line = disc_obs_scan_json(&w, &sl, &started);
+		if (line && json_object_set_new(line, "pcap", json_string(o->pcap)) != 0) {
+			json_decref(line);
+			line = NULL;
+		}
+	}
+	if (disc_obs_emit(&w, line, &err) ||
+	    disc_pcapin_emit(in, &w, have_vendors ? &vendors : NULL, &n_hosts, &n_ports,
+			     &n_services, &err)) {
+		code = cli_fail("writing the output: %s", err.msg);
+		goto out;
+	}
+	{
+		struct disc_obs_scan_end e = {
+			.complete = !st.interrupted,
+			.replies = st.packets,
+			.duration = seconds_since(&mono0),
+		};
+
+		if (disc_obs_emit(&w, disc_obs_scan_end_json(&w, &e, NULL), &err) ||
+		    fflush(out) != 0) {
+			code = cli_fail("writing the output: %s",
+					err.msg[0] ? err.msg : strerror(errno));
+			goto out;
+		}
+	}
+	code = extras_write_xml(o, &ex, NULL, NULL);
+	if (code >= 0)
+		goto out;
+	cli_note(cli,
+		 "cmdb: discover: %llu packets read from %s (%s), %llu unreadable frames skipped, "
+		 "%zu hosts, %zu open ports, %zu banners, %.2f s",
+		 (unsigned long long)st.packets, o->pcap, st.link,
+		 (unsigned long long)st.bad_frames, n_hosts, n_ports, n_services,
+		 seconds_since(&mono0));
+	code = st.interrupted ? cli_fail("reading interrupted; the results are incomplete")
+			      : EXIT_OK;
+out:
+	json_decref(opts);
+	disc_pcapin_free(in);
+	if (out != stdout && fclose(out) != 0 && code == EXIT_OK)
+		code = cli_fail("cannot write %s: %s", o->output, strerror(errno));
+	code = extras_release(o, &ex, code);
+	disc_vendor_release(&vendors);
 	disc_targets_release(&targets);
 	return cli_finish(code);
 }
@@ -608,9 +906,11 @@ int cmd_discover(struct cli *cli, int argc, char **argv)
 
 	if (!args)
 		return cli_fail("out of memory");
+	o.argc = argc;
+	o.argv = argv;
 	code = parse_options(cli, argc, args, &o);
 	if (code < 0)
-		code = run(cli, argc, args, &o);
+		code = o.pcap ? run_pcap(cli, argc, args, &o) : run(cli, argc, args, &o);
 	free(args);
 	return code;
 }

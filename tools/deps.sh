@@ -18,6 +18,8 @@ packages=(
   python3
   nginx openssl               # test lab: real http/https server, TLS certificates and s_server
   openssh-server redis-server memcached mosquitto dnsmasq-base snmpd  # lab: real daemons for service detection (LAB_SERVICES=full)
+  tcpdump                     # test lab: captures inside a lab namespace for the --pcap e2e test
+  ndiff                       # tests: nmap's ndiff reads cmdb discover -oX files
 )
 
 missing=()

@@ -25,8 +25,8 @@ expect 2 discover --dry-run --bogus 127.0.0.1
 expect 2 discover --dry-run --exclude 127.0.0.1-0 127.0.0.1
 expect 2 discover --dry-run -i '' 127.0.0.1
 expect 2 discover --dry-run -p 80 -- -Pn;           expect_err "-Pn"
-expect 2 discover --dry-run -p 80 -oX "$tmp/x.xml" 127.0.0.1; expect_err "not implemented"
-if [ -e X ] || [ -e "$tmp/x.xml" ]; then bad "-oX wrote a file"; else ok; fi
+expect 2 discover --dry-run -p 80 -oG "$tmp/x.txt" 127.0.0.1; expect_err "are not"
+if [ -e G ] || [ -e "$tmp/x.txt" ]; then bad "-oG wrote a file"; else ok; fi
 expect_no_out .
 # failures
 expect 1 discover --dry-run -iL "$tmp/missing.txt"; expect_err "missing.txt"

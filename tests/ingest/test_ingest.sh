@@ -80,12 +80,14 @@ expect 0 source list --json; expect_out '"name": "discover"'
 python3 "$gen" 15 3 run-c-incomplete --incomplete --hour 4 >"$work/c1.ndjson"
 expect 0 ingest "$work/c1.ndjson" --json; expect_out '"missing": 0'
 python3 "$gen" 15 3 run-c --hour 5 >"$work/c2.ndjson"
-# in scope and not seen since the scan started: 5 generated hosts' addresses and their 15
-# services (the hostile file's CIs were seen later, at 07:00, so they are not missing)
-expect 0 ingest "$work/c2.ndjson" --json; expect_out '"missing": 20'
-expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 20 "addresses and services missing"
-expect_eq "$(sql "SELECT count(*) FROM cmdb.history WHERE field = 'attributes.missing'")" 20 "missing is recorded in history"
-expect 0 ci list --missing --json; expect_eq "$(grep -c '"id"' "$out")" 20 "ci list --missing"
+# in scope and not seen since the scan started: 5 generated hosts, their interfaces, addresses
+# and 15 services (the hostile file's CIs were seen later, at 07:00, so they are not missing)
+expect 0 ingest "$work/c2.ndjson" --json; expect_out '"missing": 30'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing'")" 30 "hosts, interfaces, addresses and services missing"
+expect_eq "$(sql "SELECT string_agg(type || ':' || n, ' ' ORDER BY type) FROM (SELECT type, count(*) n FROM cmdb.ci
+  WHERE attributes ? 'missing' GROUP BY type) x")" "host:5 ip_address:5 network_interface:5 service:15" "missing by type"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.history WHERE field = 'attributes.missing'")" 30 "missing is recorded in history"
+expect 0 ci list --missing --json; expect_eq "$(grep -c '"id"' "$out")" 30 "ci list --missing"
 stale=$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'ip_address' AND last_seen < now() - interval '1 hour'")
 expect 0 ci list --stale '1 hour' --type ip_address --json; expect_eq "$(grep -c '"id"' "$out")" "$stale" "ci list --stale"
 expect 2 ci list --stale; expect 1 ci list --stale soon; expect_err 'invalid --stale duration "soon"'
@@ -130,5 +132,59 @@ expect 0 audit chain
 expect 0 ingest "$work/big.ndjson" --batch 500
 expect_eq "$(sql "SELECT complete FROM cmdb.scan_run WHERE scan_id = 'big-kill'")" t "run again: complete"
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci c JOIN cmdb.ci_identity i ON i.ci_id = c.id AND i.kind = 'mac' WHERE i.value LIKE '00:1b:21:00:%' AND ('x' || replace(substr(i.value, 13), ':', ''))::bit(16)::int BETWEEN 4000 AND 6999")" 3000 "every interface there once"
+# A host line and its port and service lines in different batches: the
+# address stays on the host's interface (it used to be re-pointed to the
+# host by the batch without the MAC, and back again by every re-ingest).
+python3 "$gen" 30 4 split --first 60000 --hour 11 --no-end >"$work/split.ndjson"
+expect 0 ingest "$work/split.ndjson" --batch 7
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci_identity i
+  JOIN cmdb.rel a ON a.target_id = i.ci_id AND a.type = 'has_address' AND upper_inf(a.valid)
+  JOIN cmdb.ci f ON f.id = a.source_id AND f.type = 'network_interface'
+  WHERE i.kind = 'ip' AND upper_inf(i.valid)
+    AND split_part(i.value, '%', 1)::inet BETWEEN '198.18.234.96' AND '198.18.234.125'")" 30 \
+  "every address split from its host line is on the host's interface"
+hist=$(sql "SELECT count(*) FROM cmdb.history")
+expect 0 ingest "$work/split.ndjson" --batch 7
+expect_eq "$(sql "SELECT count(*) FROM cmdb.history")" "$hist" "re-ingest across batch boundaries writes no history"
+
+# A complete scan that sees those hosts without their MACs (port and service
+# lines only, as from beyond a router): hosts seen, so neither they nor their
+# interfaces are missing.
+python3 "$gen" 30 4 split-routed --first 60000 --hour 12 | python3 -c '
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    if o["kind"] == "host":
+        continue
+    if o["kind"] == "scan":
+        o["scope"] = ["198.18.234.96/27"]
+    print(json.dumps(o, separators=(",", ":")))' >"$work/routed.ndjson"
+expect 0 ingest "$work/routed.ndjson" --json; expect_out '"missing": 0'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing' AND name LIKE '198.18.234.%'")" 0 \
+  "a host seen without its MAC: neither it nor its interface is missing"
+
+# 004: the evidence tables' references are checked per statement (no
+# foreign keys): claims and observations that point at nothing are refused,
+# and what they point at can be neither deleted nor re-keyed.
+sql_refused() { # SQL PATTERN WHAT
+  local msg
+  if msg=$(psql -X -At -v ON_ERROR_STOP=1 "$CMDB_DB" -c "$1" 2>&1); then
+    bad "$3: accepted"
+  elif grep -qE -- "$2" <<<"$msg"; then ok; else bad "$3: [$msg] lacks /$2/"; fi
+}
+before=$(state)
+sql_refused "INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at) VALUES (999999999, 'x', 'manual', '1', now())" \
+  "attribute claim for CI 999999999, which does not exist" "claim of a CI that does not exist"
+sql_refused "INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at) SELECT min(id), 'x', 'nosuchsource', '1', now() FROM cmdb.ci" \
+  'source "nosuchsource", which is not registered' "claim of an unregistered source"
+sql_refused "UPDATE cmdb.attr_claim SET run = 999999 WHERE ci_id = (SELECT min(ci_id) FROM cmdb.attr_claim)" \
+  "scan run 999999, which does not exist" "claim moved to a scan run that does not exist"
+sql_refused "INSERT INTO cmdb.observation (run, line, kind, at, body) VALUES (999999, 1, 'host', now(), '{}')" \
+  "observation of scan run 999999, which does not exist" "observation of a scan run that does not exist"
+sql_refused "DELETE FROM cmdb.source WHERE name = 'nmap'" "source rows are never deleted" "a source deleted"
+sql_refused "DELETE FROM cmdb.scan_run" "scan_run rows are never deleted" "a scan run deleted"
+sql_refused "UPDATE cmdb.source SET name = 'renamed' WHERE name = 'nmap'" "the key of a source row never changes" "a source renamed"
+sql_refused "UPDATE cmdb.ci SET id = DEFAULT WHERE id = (SELECT min(id) FROM cmdb.ci)" "the key of a ci row never changes" "a CI re-keyed"
+expect_eq "$(state)" "$before" "refused writes change nothing"
 expect 0 audit chain
 finish

@@ -32,6 +32,13 @@ struct disc_obs_writer {
 	char scan_id[DISC_OBS_SCAN_ID_MAX];
 	size_t banner_max; /* bytes of a banner kept; DISC_OBS_BANNER_MAX_DEFAULT after init */
 	uint64_t lines;	   /* lines written so far */
+	/*
+	 * Called with every object disc_obs_emit writes (borrowed, just before
+	 * it is written), so that another output (-oX) is built from the very
+	 * same observations. NULL: none. Cleared by disc_obs_writer_init.
+	 */
+	void (*tee)(void *ctx, const json_t *obj);
+	void *tee_ctx;
 };
 
 struct disc_obs_scan {

@@ -25,6 +25,7 @@
 
 #include "disc/error.h"
 #include "disc/obs.h"
+#include "disc/os.h"
 #include "disc/seen.h"
 #include "disc/targets.h"
 #include "disc/vendor.h"
@@ -40,6 +41,8 @@ enum disc_reason {
 	DISC_REASON_CONNECT,	  /* connect: a full connection succeeded */
 	DISC_REASON_CONN_REFUSED, /* conn-refused */
 	DISC_REASON_LOCALHOST,	  /* localhost-response: the scanner's own address */
+	DISC_REASON_ARP_REQUEST,  /* arp-request: seen asking (passive, --pcap) */
+	DISC_REASON_TRAFFIC,	  /* ip-traffic: seen sending IPv4 packets (passive, --pcap) */
 };
 
 /* The observation text of a reason ("arp-response", ...); NULL for NONE. */
@@ -61,6 +64,9 @@ struct disc_result_host {
 	enum disc_reason reason;
 	uint32_t open, closed; /* distinct ports that answered SYN-ACK / RST */
 	struct timespec seen;  /* when it first answered (CLOCK_REALTIME): the line's "at" */
+	bool has_fp;	       /* fp holds the host's first SYN-ACK (for --os) */
+	int os_hint;	       /* a banner hint of the OS db (disc_os_banner_hint), -1 none */
+	struct disc_os_fp fp;
 };
 
 struct disc_result_port {
@@ -80,6 +86,9 @@ struct disc_results {
 	 * ports here: its closed ports (every RST of a sweep) would make this grow
 	 * with the probes; its retries look at disc_answers instead. */
 	struct disc_seen answered;
+	/* When set, new records are stamped with *now instead of the real-time
+	 * clock: offline input (--pcap) says when a packet was seen. Borrowed. */
+	const struct timespec *now;
 };
 
 void disc_results_init(struct disc_results *r);
@@ -105,6 +114,16 @@ enum disc_status disc_results_port(struct disc_results *r, uint32_t ip, uint16_t
 				   enum disc_reason reason, int ttl, bool *is_new,
 				   struct disc_error *err);
 
+/*
+ * Keeps fp as the fingerprint of the known host ip if it has none yet (the
+ * first SYN-ACK counts: retransmissions and later ones add nothing). An
+ * unknown host is ignored: record it first.
+ */
+void disc_results_os_fp(struct disc_results *r, uint32_t ip, const struct disc_os_fp *fp);
+
+/* Keeps hint (>= 0) as the banner hint of the known host ip if it has none yet. */
+void disc_results_os_hint(struct disc_results *r, uint32_t ip, int hint);
+
 /* Whether ip:port got any answer yet. */
 bool disc_results_answered(const struct disc_results *r, uint32_t ip, uint16_t port);
 
@@ -119,6 +138,7 @@ struct disc_results_emit_opts {
 	const struct disc_targets *targets;   /* NULL: no hostnames */
 	uint64_t ports_probed;		      /* per host, for SYN proxy detection */
 	const char *proto;		      /* "tcp" */
+	const struct disc_os_db *os;	      /* NULL: no OS guesses ("os", "tcp_fingerprint") */
 };
 
 /*

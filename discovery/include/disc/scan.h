@@ -52,6 +52,7 @@
 
 #include "disc/error.h"
 #include "disc/obs.h"
+#include "disc/os.h"
 #include "disc/targets.h"
 #include "disc/vendor.h"
 
@@ -110,6 +111,7 @@ struct disc_scan_config {
 	void *progress_ctx;
 	unsigned progress_ms;
 	const char *route_path, *neigh_path; /* NULL: /proc/net/route, /proc/net/arp */
+	const struct disc_os_db *os;	     /* --os: guess from SYN-ACKs at emit; NULL: none */
 };
 
 struct disc_scan;

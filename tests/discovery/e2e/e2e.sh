@@ -9,6 +9,7 @@
 #
 # Scenarios: syn discovery connect shard exclude dryrun sigint synproxy fullsweep
 #            services (with the lab's full service set, LAB_SERVICES=full)
+#            os pcap
 #
 # The scanner namespace gets one nftables rule, the documented way to keep its
 # kernel from answering our SYN-ACKs with RSTs (docs/scanning.md): replies to
@@ -239,6 +240,56 @@ services)
   if discover nosvc "$A" -p 22,80 --wait 0.3 --no-service; then ok "--no-service exits 0"; else bad "--no-service exits 0"; fi
   if grep -q '"kind":"service"' "$OUT/nosvc.ndjson"; then bad "--no-service: no service lines"; else ok "--no-service: no service lines"; fi
   if grep -q '"service_detection":false' "$OUT/nosvc.ndjson"; then ok "scan line says service detection off"; else bad "scan line says service detection off"; fi
+  ;;
+os)
+  # --os on a SYN scan: every host that sent a SYN-ACK is guessed Linux (the
+  # lab's hosts are Linux namespaces), the others get no guess; -oX carries it.
+  if discover os "$A" "$B" -p "$PORTS" --rate 20000 --wait 0.5 --os -oX "$OUT/os.xml"; then ok "scan exits 0"; else bad "scan exits 0"; fi
+  compare "--os scan still matches the truth" --obs "$OUT/os.ndjson" --cidr "$A" --cidr "$B" --ports "$PORTS"
+  if "$PY" "$HERE/check_os.py" --obs "$OUT/os.ndjson" --xml "$OUT/os.xml" --family Linux --min-confidence 60; then
+    ok "every host with a SYN-ACK is Linux, the rest have no guess; the XML agrees"
+  else bad "OS guesses"; fi
+  ;;
+pcap)
+  # Passive: capture in the scanner's namespace while a SYN scan runs and a
+  # few services are talked to, then read the capture with --pcap. It must
+  # show the same hosts and open ports as the scan, with the banners of the
+  # services talked to and a Linux guess, and send nothing. (The scanner's
+  # own probes bypass the qdisc, and with it the capture: its address shows
+  # through the connections the kernel makes. --immediate-mode: without it
+  # the last packets wait in a ring block that tcpdump never reads.)
+  command -v tcpdump >/dev/null || { echo "discover_e2e_pcap: SKIP (no tcpdump)"; exit 77; }
+  "$LAB_SH" exec sc tcpdump -Z root -U --immediate-mode -B 32768 -n -i eth0 -s 0 -w "$OUT/lab.pcap" 2>"$OUT/tcpdump.err" &
+  tcpdump_pid=$!
+  for _ in $(seq 1 50); do grep -q "listening on" "$OUT/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+  # A modest rate: tcpdump must keep up, or the capture itself has holes.
+  discover live "$A" "$B" -p "$PORTS" --rate 4000 --wait 0.5 || bad "live scan exits 0"
+  # talk to speak-first services so that their banners are in the capture
+  for ep in 198.18.1.13:25 198.18.1.14:22 198.18.2.11:22; do
+    sc "$PY" -c 'import socket, sys
+h, p = sys.argv[1].split(":")
+s = socket.create_connection((h, int(p)), timeout=3)
+s.settimeout(3)
+s.recv(256)
+s.close()' "$ep" || bad "talking to $ep"
+  done
+  sleep 0.3
+  kill -INT "$tcpdump_pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$tcpdump_pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$tcpdump_pid" 2>/dev/null || true
+  sed 's/^/  tcpdump: /' "$OUT/tcpdump.err"
+  tx() { sc cat /sys/class/net/eth0/statistics/tx_packets; }
+  before=$(tx)
+  if discover passive --pcap "$OUT/lab.pcap" "$A" "$B" --os -oX "$OUT/passive.xml"; then ok "--pcap exits 0"; else bad "--pcap exits 0"; fi
+  after=$(tx)
+  if [ "$before" = "$after" ]; then ok "--pcap sent nothing"; else bad "--pcap sent nothing ($before -> $after)"; fi
+  compare "the capture shows the truth's hosts, MACs and open ports" --obs "$OUT/passive.ndjson" \
+    --cidr "$A" --cidr "$B" --ports "$PORTS"
+  if "$PY" "$HERE/check_os.py" --obs "$OUT/passive.ndjson" --xml "$OUT/passive.xml" --family Linux --min-confidence 60 \
+      --banner 198.18.1.13:25="220 mail.lab.test ESMTP Postfix" --banner 198.18.1.14:22=SSH-2.0-OpenSSH_9.2p1 \
+      --banner 198.18.2.11:22=SSH-2.0-OpenSSH_9.2p1 --guess 198.18.1.14="Debian Linux 12"; then
+    ok "passive OS guesses and banners"
+  else bad "passive OS guesses and banners"; fi
   ;;
 *)
   echo "unknown scenario $SCENARIO" >&2

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Benchmark of ingest (issue 4, "Performance"), side by side with
+# PostgreSQL's own COPY of the same file, in one run.
+#
+#   bench/ingest/run.sh                 # 111,111 hosts x 4 ports: 1,000,001 observations
+#   HOSTS=10000 bench/ingest/run.sh     # smoke run
+#
+# Builds the Release binary, starts a throwaway embedded server in a fresh
+# CMDB_HOME under /tmp, generates the observations (tests/ingest/gen_obs.py:
+# each host with an interface, an address and PORTS services), then:
+#   1. COPY of the file into an unindexed table (one jsonb column, so
+#      PostgreSQL parses every line as we do) on the same server;
+#   2. the first `cmdb ingest` (full reconciliation, provenance, history);
+#   3. the same file again (nothing changed: no history row may be written).
+# Reports wall time, observations/s, the ratio to COPY, peak RSS of the
+# ingest process and history rows written. Stops and removes the server at
+# the end, also on failure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+HOSTS=${HOSTS:-111111}
+PORTS=${PORTS:-4}
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+cmdb=$("$top/tools/build.sh" Release)/bin/cmdb
+unset CMDB_DB PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS
+home=$(mktemp -d /tmp/cmdb-bench-ingest.XXXXXX)
+chmod 755 "$home"
+export CMDB_HOME=$home
+cleanup() { "$cmdb" db stop -q >/dev/null 2>&1 || true; rm -rf "$home"; }
+trap cleanup EXIT
+"$cmdb" init -q
+conn="host=$home/run dbname=cmdb user=cmdb"
+q() { psql -X -At -v ON_ERROR_STOP=1 "$conn" -c "$1"; }
+
+file=$home/obs.ndjson
+log "generating $HOSTS hosts x $PORTS ports"
+python3 "$top/tests/ingest/gen_obs.py" "$HOSTS" "$PORTS" bench-ingest >"$file"
+lines=$(wc -l <"$file")
+log "$lines observations, $(du -m "$file" | cut -f1) MB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+secs() { echo "scale=3; ($2 - $1) / 1000000000" | bc; }
+now() { date +%s%N; }
+
+# 1. PostgreSQL's COPY: the raw lines into jsonb (CSV with quote and
+#    delimiter bytes that never occur in JSON text, so each line is one value)
+q "CREATE TABLE public.bench_copy (body jsonb)"
+t0=$(now)
+psql -X -q -v ON_ERROR_STOP=1 "$conn" \
+  -c "\\copy public.bench_copy FROM '$file' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+t1=$(now)
+copy_s=$(secs "$t0" "$t1")
+[ "$(q "SELECT count(*) FROM public.bench_copy")" = "$lines" ] || { log "COPY lost lines"; exit 1; }
+q "DROP TABLE public.bench_copy"
+
+# 2. and 3. cmdb ingest, twice
+run_ingest() {
+  local h0 h1 t0 t1
+  h0=$(q "SELECT count(*) FROM cmdb.history")
+  t0=$(now)
+  /usr/bin/time -f '%M' -o "$home/rss" "$cmdb" ingest -q "$file"
+  t1=$(now)
+  h1=$(q "SELECT count(*) FROM cmdb.history")
+  echo "$(secs "$t0" "$t1") $(cat "$home/rss") $((h1 - h0))"
+}
+log "first ingest"
+read -r first_s first_rss first_hist < <(run_ingest)
+log "identical re-ingest"
+read -r again_s again_rss again_hist < <(run_ingest)
+cis=$(q "SELECT count(*) FROM cmdb.ci")
+
+rate() { echo "$lines / $1" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+echo
+echo "$lines observations ($HOSTS hosts x $PORTS ports), $cis CIs; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| run | seconds | observations/s | vs COPY | peak RSS | history rows |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| PostgreSQL COPY into an unindexed jsonb table | $copy_s | $(rate "$copy_s") | 1.00x | | |"
+echo "| first \`cmdb ingest\` | $first_s | $(rate "$first_s") | $(ratio "$first_s" "$copy_s")x | $((first_rss / 1024)) MB | $first_hist |"
+echo "| identical re-ingest | $again_s | $(rate "$again_s") | $(ratio "$again_s" "$copy_s")x | $((again_rss / 1024)) MB | $again_hist |"
+echo
+echo "re-ingest speed-up over the first: $(ratio "$first_s" "$again_s")x"
