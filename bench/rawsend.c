@@ -4,12 +4,13 @@
  *
  * Every frame is built before the clock starts (the same tcp_syn frames the
  * scanner sends, from disc_probe), so the timed part is nothing but
- * sendmmsg on AF_PACKET sockets: no permutation, no cookies, no rate limit,
- * no results. With --pcap a plain libpcap receiver runs beside it (the
- * capture every scanner needs), counting what comes back.
+ * sendmmsg on AF_PACKET sockets (--ring: a PACKET_TX_RING and send()): no
+ * permutation, no cookies, no rate limit, no results. With --pcap a plain
+ * libpcap receiver runs beside it (the capture every scanner needs),
+ * counting what comes back.
  *
  *   rawsend -i IFACE -t IP,MAC [-t IP,MAC ...] [-p LO-HI] [-n COUNT]
- *           [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle]
+ *           [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle] [--ring]
  *           [--max-seconds S]
  *
  * Frames go to (host, port) pairs with the host varying fastest (--shuffle:
@@ -39,6 +40,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,7 +71,7 @@ static struct {
 	unsigned lo, hi;
 	uint64_t count;
 	unsigned batch, threads;
-	int bypass, pcap, shuffle;
+	int bypass, pcap, shuffle, ring;
 	double max_seconds;
 	uint8_t *frames; /* n_frames x FRAME_STRIDE */
 	size_t n_frames, frame_len;
@@ -96,7 +98,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: rawsend -i IFACE -t IP,MAC [-t IP,MAC ...] [-p LO-HI] [-n COUNT]\n"
 			"               [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle]"
-			" [--max-seconds S]\n");
+			" [--ring] [--max-seconds S]\n");
 	return 2;
 }
 
@@ -263,6 +265,74 @@ struct sender {
 	unsigned stalls;
 };
 
+/* PACKET_TX_RING: frames of RING_FRAME bytes, RING_FRAMES of them, one send() per batch. */
+#define RING_FRAME  128
+#define RING_BLOCK  4096
+#define RING_FRAMES 8192
+
+static void *ring_sender_main(void *arg)
+{
+	struct sender *w = arg;
+	struct tpacket_req req = {.tp_block_size = RING_BLOCK,
+				  .tp_block_nr = RING_FRAMES * RING_FRAME / RING_BLOCK,
+				  .tp_frame_size = RING_FRAME,
+				  .tp_frame_nr = RING_FRAMES};
+	size_t data_off = TPACKET_ALIGN(sizeof(struct tpacket2_hdr)), slot = 0;
+	int ver = TPACKET_V2;
+	uint8_t *ring;
+	uint64_t i = w->from;
+
+	if (setsockopt(w->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) != 0 ||
+	    setsockopt(w->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) != 0) {
+		fprintf(stderr, "rawsend: PACKET_TX_RING: %s\n", strerror(errno));
+		atomic_store(&g.failed, true);
+		return NULL;
+	}
+	ring = mmap(NULL, (size_t)RING_FRAMES * RING_FRAME, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    w->fd, 0);
+	if (ring == MAP_FAILED) {
+		fprintf(stderr, "rawsend: mmap of the TX ring: %s\n", strerror(errno));
+		atomic_store(&g.failed, true);
+		return NULL;
+	}
+	while (i < w->to && !atomic_load(&g.failed)) {
+		unsigned n = w->to - i < g.batch ? (unsigned)(w->to - i) : g.batch, k;
+
+		if (now_ns() > g.deadline_ns) {
+			atomic_store(&g.failed, true);
+			break;
+		}
+		for (k = 0; k < n; k++) {
+			struct tpacket2_hdr *h =
+				(struct tpacket2_hdr *)(ring +
+							((slot + k) % RING_FRAMES) * RING_FRAME);
+
+			if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
+				break; /* still owned by the kernel: send what is queued */
+			memcpy((uint8_t *)h + data_off,
+			       g.frames + ((i + k) % g.n_frames) * FRAME_STRIDE, g.frame_len);
+			h->tp_len = (uint32_t)g.frame_len;
+			__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+		}
+		/* Blocking: the kernel sends every queued frame before it returns. */
+		if (k > 0 && send(w->fd, NULL, 0, 0) < 0 && errno != ENOBUFS && errno != EAGAIN) {
+			fprintf(stderr, "rawsend: send on the TX ring: %s\n", strerror(errno));
+			atomic_store(&g.failed, true);
+			break;
+		}
+		if (k == 0 && ++w->stalls > 1000000) {
+			fprintf(stderr, "rawsend: the TX ring stays full\n");
+			atomic_store(&g.failed, true);
+			break;
+		}
+		slot = (slot + k) % RING_FRAMES;
+		i += k;
+		atomic_fetch_add(&g.sent, k);
+	}
+	munmap(ring, (size_t)RING_FRAMES * RING_FRAME);
+	return NULL;
+}
+
 static void *sender_main(void *arg)
 {
 	struct sender *w = arg;
@@ -380,11 +450,9 @@ static void *rx_main(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"no-bypass", no_argument, NULL, 'B'},
-		{"pcap", no_argument, NULL, 'P'},
-		{"shuffle", no_argument, NULL, 'S'},
-		{"max-seconds", required_argument, NULL, 'M'},
-		{NULL, 0, NULL, 0},
+		{"no-bypass", no_argument, NULL, 'B'},	       {"pcap", no_argument, NULL, 'P'},
+		{"shuffle", no_argument, NULL, 'S'},	       {"ring", no_argument, NULL, 'R'},
+		{"max-seconds", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0},
 	};
 	struct sender w[MAX_THREADS];
 	struct rusage r0, r1;
@@ -441,6 +509,9 @@ int main(int argc, char **argv)
 		case 'S':
 			g.shuffle = 1;
 			break;
+		case 'R':
+			g.ring = 1;
+			break;
 		case 'M':
 			g.max_seconds = strtod(optarg, &end);
 			if (*end || !(g.max_seconds > 0 && g.max_seconds <= 600)) {
@@ -473,7 +544,8 @@ int main(int argc, char **argv)
 	t0 = now_ns();
 	g.deadline_ns = t0 + (uint64_t)(g.max_seconds * 1e9);
 	for (unsigned k = 0; k < g.threads; k++)
-		if (pthread_create(&w[k].tid, NULL, sender_main, &w[k]) != 0) {
+		if (pthread_create(&w[k].tid, NULL, g.ring ? ring_sender_main : sender_main,
+				   &w[k]) != 0) {
 			fprintf(stderr, "rawsend: cannot start a sender\n");
 			return 1;
 		}
@@ -494,10 +566,10 @@ int main(int argc, char **argv)
 	user = cpu_seconds(&r1.ru_utime) - cpu_seconds(&r0.ru_utime);
 	sys = cpu_seconds(&r1.ru_stime) - cpu_seconds(&r0.ru_stime);
 	printf("sent=%" PRIu64 " wall_s=%.3f user_s=%.3f sys_s=%.3f pps=%.0f pps_per_cpu_s=%.0f"
-	       " threads=%u batch=%u bypass=%d shuffle=%d",
+	       " threads=%u batch=%u bypass=%d shuffle=%d ring=%d",
 	       atomic_load(&g.sent), wall, user, sys, (double)atomic_load(&g.sent) / wall,
 	       (double)atomic_load(&g.sent) / (user + sys > 0 ? user + sys : 1e-9), g.threads,
-	       g.batch, g.bypass, g.shuffle);
+	       g.batch, g.bypass, g.shuffle, g.ring);
 	if (g.pcap)
 		printf(" replies=%" PRIu64 " pcap_drops=%" PRIu64, g.replies, g.pcap_drops);
 	printf("\n");
