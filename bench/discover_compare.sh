@@ -117,8 +117,9 @@ run() {
 # author advises, then SIGTERM) and its own count of open ports is reported.
 run_masscan() {
   local name=$1 file=$2; shift 2
-  local t0 t1 pid hung="" i found
+  local t0 t1 pid hung="" k found
   : >"$OUT/$name.err"
+  rm -f "$file"
   t0=$(date +%s%N)
   "$LAB_SH" exec sc masscan "$@" >/dev/null 2>"$OUT/$name.err" & # exec all the way: $! is masscan
   pid=$!
@@ -127,10 +128,10 @@ run_masscan() {
       t1=$(($(date +%s%N) - 1000000000))
       hung=" (woken after its wait)"
       sc ping -c 3 -i 0.2 -W 1 "$RIP" >/dev/null 2>&1 || true
-      for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for k in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       if kill -0 "$pid" 2>/dev/null; then
         hung=" (hung after its wait, stopped)"
-        for i in 1 2 3 4 5; do kill -INT "$pid" 2>/dev/null || break; sleep 0.3; done
+        for k in 1 2 3 4 5; do kill -INT "$pid" 2>/dev/null || break; sleep 0.3; done
         kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
       fi
       break
@@ -143,7 +144,8 @@ run_masscan() {
   fi
   [ -n "$hung" ] || t1=$(date +%s%N)
   T[$name]+="$(((t1 - t0) / 1000000)) "
-  V[$name]="$(check masscan "$file")$hung"
+  # every run's verdict: they differ when masscan hangs in some runs only
+  V[$name]+="${V[$name]:+; }run $i: $(check masscan "$file" 2>/dev/null || echo "no output file")$hung"
   if [[ $hung == *stopped* ]]; then
     found=$(tr '\r' '\n' <"$OUT/$name.err" | sed -n 's/.*found=\([0-9]*\).*/\1/p' | tail -n 1)
     V[$name]+=", its own count: found=$found"
