@@ -20,6 +20,7 @@ packages=(
   openssh-server redis-server memcached mosquitto dnsmasq-base snmpd  # lab: real daemons for service detection (LAB_SERVICES=full)
   tcpdump                     # test lab: captures inside a lab namespace for the --pcap e2e test
   ndiff                       # tests: nmap's ndiff reads cmdb discover -oX files
+  time bc                     # bench/discover_*.sh: CPU time and peak RSS of a run, arithmetic
 )
 
 missing=()
