@@ -10,8 +10,8 @@
  * counting what comes back.
  *
  *   rawsend -i IFACE -t IP,MAC [-t IP,MAC ...] [-p LO-HI] [-n COUNT]
- *           [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle] [--ring]
- *           [--max-seconds S]
+ *           [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--pcap-filter EXPR]
+ *           [--shuffle] [--ring] [--max-seconds S]
  *
  * Frames go to (host, port) pairs with the host varying fastest (--shuffle:
  * in a random order, as a scanner sends them), from
@@ -72,6 +72,7 @@ static struct {
 	uint64_t count;
 	unsigned batch, threads;
 	int bypass, pcap, shuffle, ring;
+	const char *pcap_filter; /* NULL: "tcp and dst host <ours>" */
 	double max_seconds;
 	uint8_t *frames; /* n_frames x FRAME_STRIDE */
 	size_t n_frames, frame_len;
@@ -97,8 +98,9 @@ static double cpu_seconds(const struct timeval *tv)
 static int usage(void)
 {
 	fprintf(stderr, "usage: rawsend -i IFACE -t IP,MAC [-t IP,MAC ...] [-p LO-HI] [-n COUNT]\n"
-			"               [-b BATCH] [-T THREADS] [--no-bypass] [--pcap] [--shuffle]"
-			" [--ring] [--max-seconds S]\n");
+			"               [-b BATCH] [-T THREADS] [--no-bypass] [--pcap]"
+			" [--pcap-filter EXPR]\n"
+			"               [--shuffle] [--ring] [--max-seconds S]\n");
 	return 2;
 }
 
@@ -397,7 +399,7 @@ static void count_reply(u_char *user, const struct pcap_pkthdr *h, const u_char 
 /* A plain capture as a scanner would run it: 32 MiB buffer, 10 ms timeout, inbound only. */
 static pcap_t *open_capture(void)
 {
-	char ebuf[PCAP_ERRBUF_SIZE] = "", filter[64];
+	char ebuf[PCAP_ERRBUF_SIZE] = "", filter[512];
 	struct bpf_program prog;
 	struct in_addr a = {.s_addr = htonl(g.ip)};
 	pcap_t *p = pcap_create(g.iface, ebuf);
@@ -409,7 +411,10 @@ static pcap_t *open_capture(void)
 	pcap_set_snaplen(p, 256);
 	pcap_set_timeout(p, 10);
 	pcap_set_buffer_size(p, 32 << 20);
-	snprintf(filter, sizeof(filter), "tcp and dst host %s", inet_ntoa(a));
+	if (g.pcap_filter)
+		snprintf(filter, sizeof(filter), "%s", g.pcap_filter);
+	else
+		snprintf(filter, sizeof(filter), "tcp and dst host %s", inet_ntoa(a));
 	if (pcap_activate(p) < 0 || pcap_setdirection(p, PCAP_D_IN) != 0 ||
 	    pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
 		fprintf(stderr, "rawsend: capture: %s\n", pcap_geterr(p));
@@ -450,9 +455,13 @@ static void *rx_main(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"no-bypass", no_argument, NULL, 'B'},	       {"pcap", no_argument, NULL, 'P'},
-		{"shuffle", no_argument, NULL, 'S'},	       {"ring", no_argument, NULL, 'R'},
-		{"max-seconds", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0},
+		{"no-bypass", no_argument, NULL, 'B'},
+		{"pcap", no_argument, NULL, 'P'},
+		{"shuffle", no_argument, NULL, 'S'},
+		{"ring", no_argument, NULL, 'R'},
+		{"max-seconds", required_argument, NULL, 'M'},
+		{"pcap-filter", required_argument, NULL, 'F'},
+		{NULL, 0, NULL, 0},
 	};
 	struct sender w[MAX_THREADS];
 	struct rusage r0, r1;
@@ -511,6 +520,10 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			g.ring = 1;
+			break;
+		case 'F':
+			g.pcap_filter = optarg;
+			g.pcap = 1;
 			break;
 		case 'M':
 			g.max_seconds = strtod(optarg, &end);
