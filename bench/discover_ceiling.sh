@@ -104,7 +104,7 @@ median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | sed -n "$(((RUNS + 1) / 2))p
 
 RS="$BUILD/bin/rawsend"
 CM="$BUILD/bin/cmdb-full"
-for i in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   if [ "${CMDB_ONLY:-0}" = 1 ]; then
     run "cmdb retries 0" "$CM" discover "${HOSTLIST[@]}" -p 1-65535 --rate 1000000 --wait 0.3 \
       --retries 0 --no-service -q -o "$OUT/cmdb retries 0.ndjson"

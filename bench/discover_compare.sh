@@ -117,7 +117,7 @@ run() {
 # author advises, then SIGTERM) and its own count of open ports is reported.
 run_masscan() {
   local name=$1 file=$2; shift 2
-  local t0 t1 pid hung="" k found
+  local t0 t1 pid hung="" found
   : >"$OUT/$name.err"
   rm -f "$file"
   t0=$(date +%s%N)
@@ -128,10 +128,10 @@ run_masscan() {
       t1=$(($(date +%s%N) - 1000000000))
       hung=" (woken after its wait)"
       sc ping -c 3 -i 0.2 -W 1 "$RIP" >/dev/null 2>&1 || true
-      for k in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       if kill -0 "$pid" 2>/dev/null; then
         hung=" (hung after its wait, stopped)"
-        for k in 1 2 3 4 5; do kill -INT "$pid" 2>/dev/null || break; sleep 0.3; done
+        for _ in 1 2 3 4 5; do kill -INT "$pid" 2>/dev/null || break; sleep 0.3; done
         kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
       fi
       break
@@ -157,7 +157,9 @@ for i in $(seq 1 "$RUNS"); do
   # --no-service: nmap -sS and masscan name no services either
   run cmdb_sweep cmdb "$OUT/cmdb_sweep.ndjson" "$CMDB" discover "${HOSTS//,/ }" -p 1-65535 --rate 1000000 \
     --wait 0.3 --no-service -q -o "$OUT/cmdb_sweep.ndjson"
+  # shellcheck disable=SC2086 # one argument per host
   run nmap_sweep nmap "$OUT/nmap_sweep.xml" nmap -n -sS -p 1-65535 -T4 -oX "$OUT/nmap_sweep.xml" ${HOSTS//,/ }
+  # shellcheck disable=SC2086 # one argument per host
   run_masscan masscan_sweep "$OUT/masscan_sweep.txt" ${HOSTS//,/ } -p 1-65535 --rate 300000 \
     --wait 1 -e eth0 --router-mac "$RMAC" --source-port 61500 -oL "$OUT/masscan_sweep.txt"
   run cmdb_arp cmdb "$OUT/cmdb_arp.ndjson" "$CMDB" discover "$A" -p 22 --retries 0 --wait 0.2 -q \
