@@ -119,8 +119,24 @@ static cmdb_rc set_schema_level(struct cmdb_db *db, int version, struct cmdb_err
 	return cmdb_exec(db, sql, 0, NULL, err);
 }
 
+/*
+ * Whether a failed migration lost the race for the cluster-wide roles to the
+ * migration of another database (roles are shared by every database of a
+ * cluster; the advisory lock is per database): run again, it finds them.
+ */
+static bool lost_role_race(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+	if (!state)
+		return false;
+	return strcmp(state, "42710") == 0 || /* duplicate_object: role "..." already exists */
+	       (strcmp(state, "23505") == 0 && constraint && strcmp(constraint, "pg_authid_rolname_index") == 0);
+}
+
 static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, bool *applied,
-			   struct cmdb_error *err)
+			   bool *retry, struct cmdb_error *err)
 {
 	char vbuf[24];
 	const char *params[3];
@@ -129,6 +145,7 @@ static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, b
 	PGresult *res;
 
 	*applied = false;
+	*retry = false;
 	rc = cmdb_exec(db, "BEGIN", 0, NULL, err);
 	if (rc)
 		return rc;
@@ -147,6 +164,7 @@ static cmdb_rc migrate_one(struct cmdb_db *db, const struct cmdb_migration *m, b
 		struct cmdb_error inner;
 
 		cmdb_pg_error(db->conn, res, &inner);
+		*retry = lost_role_race(res);
 		PQclear(res);
 		rc = cmdb_error_set(err, inner.rc == CMDB_EPERM ? CMDB_EPERM : CMDB_ESCHEMA,
 				    "migration %s failed: %s", m->name, inner.msg);
@@ -205,7 +223,14 @@ cmdb_rc cmdb_db_migrate(struct cmdb_db *db, int *applied, struct cmdb_error *err
 
 		if (cmdb_migrations[i].version <= current)
 			continue;
-		rc = migrate_one(db, &cmdb_migrations[i], &done, err);
+		for (int attempt = 1;; attempt++) {
+			bool retry;
+
+			rc = migrate_one(db, &cmdb_migrations[i], &done, &retry, err);
+			if (!rc || !retry || attempt == 5)
+				break;
+			usleep(50000 * attempt);
+		}
 		if (rc)
 			return rc;
 		n += done;

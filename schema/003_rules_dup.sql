@@ -687,12 +687,28 @@ BEGIN
    WHERE NOT EXISTS (SELECT FROM cmdb.ci_identity i WHERE i.kind = x.kind AND i.value = x.value AND upper_inf(i.valid))
    ORDER BY x.kind, x.value, x.line;
 
-  -- what this source says about the attributes of what it saw
+  -- the attributes whose winning claim this batch can change: a new or
+  -- changed value of this source, or one another source also claims (among
+  -- equal priorities the latest wins, so a mere re-observation can change
+  -- the winner). An uncontested, unchanged claim leaves the CI as it is.
+  IF to_regclass('pg_temp.w_touched') IS NULL THEN
+    CREATE TEMP TABLE w_touched (ci_id bigint, attr text, PRIMARY KEY (ci_id, attr)) ON COMMIT DELETE ROWS;
+  END IF;
+  INSERT INTO w_touched
+  SELECT w.ci_id, w.attr FROM w_claim w
+   WHERE NOT EXISTS (SELECT FROM cmdb.attr_claim c WHERE c.ci_id = w.ci_id AND c.attr = w.attr
+                        AND c.source = p_source AND c.value IS NOT DISTINCT FROM w.value)
+      OR EXISTS (SELECT FROM cmdb.attr_claim c WHERE c.ci_id = w.ci_id AND c.attr = w.attr AND c.source <> p_source);
+
+  -- what this source says about the attributes of what it saw (a claim
+  -- that would not change is not rewritten)
   INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
   SELECT ci_id, attr, p_source, value, at, run FROM w_claim
   ON CONFLICT (ci_id, attr, source) DO UPDATE
     SET value = excluded.value, observed_at = greatest(cmdb.attr_claim.observed_at, excluded.observed_at),
-        run = excluded.run;
+        run = excluded.run
+  WHERE cmdb.attr_claim.value IS DISTINCT FROM excluded.value OR cmdb.attr_claim.run IS DISTINCT FROM excluded.run
+     OR cmdb.attr_claim.observed_at < excluded.observed_at;
 
   -- sightings of CIs that existed before this batch (new ones were inserted
   -- with their attributes and times)
@@ -705,7 +721,7 @@ BEGIN
 
   -- apply: each touched attribute takes the value of its best claim; a CI is
   -- updated only when an attribute changes or it was seen later than before
-  WITH touched AS (SELECT DISTINCT c.ci_id, c.attr FROM w_claim c JOIN w_seen s ON s.ci_id = c.ci_id),
+  WITH touched AS (SELECT t.ci_id, t.attr FROM w_touched t JOIN w_seen s ON s.ci_id = t.ci_id),
   best AS (
     SELECT DISTINCT ON (c.ci_id, c.attr) c.ci_id, c.attr, c.value
       FROM cmdb.attr_claim c JOIN touched t ON t.ci_id = c.ci_id AND t.attr = c.attr

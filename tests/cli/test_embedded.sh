@@ -28,4 +28,25 @@ expect_eq "$(stat -c %a "$home/run")" 700 "socket directory private"
 expect 0 db stop; expect 0 db status --json; expect_out '"running": false'
 expect 0 ci list --json; expect_out '"name": "first"'   # started again on demand
 expect 0 db status; expect_out 'server: +running'
+# Concurrent `cmdb init` of three databases of one new cluster: the roles are
+# cluster-wide and each migration creates them if missing; the migrations of
+# different databases raced for them (a duplicate key on pg_authid failed all
+# but one) until a lost race was retried.
+home2=$(mktemp -d /tmp/cmdb-embedded-XXXXXX)
+chmod 755 "$home2"
+trap 'cleanup; CMDB_HOME=$home2 "$CMDB" db stop -q >/dev/null 2>&1; rm -rf "$home2"' EXIT
+CMDB_HOME=$home2 "$CMDB" db start -q
+for d in r1 r2 r3; do
+  psql -X -q "host=$home2/run user=cmdb dbname=postgres" -c "CREATE DATABASE $d"
+done
+pids=()
+for d in r1 r2 r3; do
+  "$CMDB" --db "host=$home2/run user=cmdb dbname=$d" init -q >"$home2/$d.out" 2>&1 &
+  pids+=($!)
+done
+codes=""
+for p in "${pids[@]}"; do wait "$p"; codes+="$?"; done
+expect_eq "$codes" 000 "concurrent init of three databases: $(cat "$home2"/r*.out)"
+CMDB_HOME=$home2 "$CMDB" db stop -q
+rm -rf "$home2"
 finish
