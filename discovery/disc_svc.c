@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "disc/os.h"
 #include "disc/ports.h"
 #include "disc_scan_impl.h"
 
@@ -979,20 +980,16 @@ enum disc_status disc_svc_emit(const struct disc_svc_results *res, struct disc_o
 	return st;
 }
 
-enum disc_status disc_svc_scan(struct disc_scan *scan, const struct disc_svc_config *cfg,
-			       const uint16_t *udp_ports, size_t n_udp, struct disc_obs_writer *w,
-			       size_t *n_named, bool *interrupted, struct disc_error *err)
+enum disc_status disc_svc_scan_detect(struct disc_scan *scan, const struct disc_svc_config *cfg,
+				      const uint16_t *udp_ports, size_t n_udp, struct disc_svc_results *res,
+				      struct disc_error *err)
 {
 	struct disc_svc_target *t = NULL;
-	struct disc_svc_results res = {0};
 	size_t n = 0, cap;
 	enum disc_status st;
-	const struct disc_results *found = &scan->results;
+	struct disc_results *found = &scan->results;
 
-	if (n_named)
-		*n_named = 0;
-	if (interrupted)
-		*interrupted = false;
+	memset(res, 0, sizeof(*res));
 	pthread_mutex_lock(&scan->lock);
 	cap = found->n_open + found->n_hosts * n_udp;
 	t = cap ? calloc(cap, sizeof(*t)) : NULL;
@@ -1014,8 +1011,36 @@ enum disc_status disc_svc_scan(struct disc_scan *scan, const struct disc_svc_con
 			t[n++] = (struct disc_svc_target){
 				.ip = found->hosts[i].ip, .port = udp_ports[j], .proto = DISC_PROTO_UDP};
 	pthread_mutex_unlock(&scan->lock);
-	st = disc_svc_detect(cfg, t, n, &res, err);
+	st = disc_svc_detect(cfg, t, n, res, err);
 	free(t);
+	if (st)
+		return st;
+	/* --os: what the services said first hints at the platform ("Debian"
+	 * in an SSH banner), for the host lines written after this */
+	if (scan->cfg.os) {
+		pthread_mutex_lock(&scan->lock);
+		for (size_t i = 0; i < res->n; i++)
+			if (res->r[i].banner)
+				disc_results_os_hint(found, res->r[i].t.ip,
+						     disc_os_banner_hint(scan->cfg.os, res->r[i].banner,
+									 res->r[i].banner_len));
+		pthread_mutex_unlock(&scan->lock);
+	}
+	return DISC_OK;
+}
+
+enum disc_status disc_svc_scan(struct disc_scan *scan, const struct disc_svc_config *cfg,
+			       const uint16_t *udp_ports, size_t n_udp, struct disc_obs_writer *w,
+			       size_t *n_named, bool *interrupted, struct disc_error *err)
+{
+	struct disc_svc_results res;
+	enum disc_status st;
+
+	if (n_named)
+		*n_named = 0;
+	if (interrupted)
+		*interrupted = false;
+	st = disc_svc_scan_detect(scan, cfg, udp_ports, n_udp, &res, err);
 	if (st)
 		return st;
 	st = disc_svc_emit(&res, w, NULL, err);

@@ -595,11 +595,12 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	struct disc_scan_config cfg;
 	struct disc_obs_writer w;
 	struct disc_scan_stats st;
+	struct disc_svc_results svc = {0};
 	struct progress_ctx pctx = {false};
 	struct extras ex = {.xml_fd = -1};
 	struct timespec started, mono0;
 	char scan_id[DISC_OBS_SCAN_ID_MAX];
-	bool have_vendors = false, connect = o->connect, complete = false;
+	bool have_vendors = false, connect = o->connect, complete = false, svc_ran = false;
 	size_t n_hosts = 0, n_ports = 0, n_proxies = 0, n_named = 0;
 	FILE *out = stdout;
 	json_t *opts = NULL, *line;
@@ -699,24 +700,32 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		fputs("\r\033[K", stderr);
 	disc_scan_get_stats(scan, &st);
 	complete = run_st == DISC_OK && !st.interrupted;
-	if (disc_scan_emit(scan, &w, have_vendors ? &vendors : NULL, &n_hosts, &n_ports, &n_proxies,
-			   &err)) {
-		code = cli_fail("writing the output: %s", err.msg);
-		goto out;
-	}
+	/* Services are detected before the host lines are written: with --os
+	 * their banners hint at each host's platform. A failure here still
+	 * ends the output with scan_end, marked incomplete. */
 	if (run_st == DISC_OK && complete && !o->no_service && !o->dry_run) {
 		struct disc_svc_config sc = {.stop = &stop_requested,
 					     .progress = cfg.progress,
 					     .progress_ctx = cfg.progress_ctx,
 					     .progress_ms = cfg.progress_ms};
-		bool cut = false;
 
-		/* A failure here still ends the output with scan_end, marked incomplete. */
-		if (disc_svc_scan(scan, &sc, ports.udp, ports.n_udp, &w, &n_named, &cut, &svc_err))
-			cut = true;
+		svc_ran = disc_svc_scan_detect(scan, &sc, ports.udp, ports.n_udp, &svc, &svc_err) == DISC_OK;
 		if (pctx.shown)
 			fputs("\r\033[K", stderr);
-		complete = !cut;
+		complete = svc_ran && !svc.interrupted;
+	}
+	if (disc_scan_emit(scan, &w, have_vendors ? &vendors : NULL, &n_hosts, &n_ports, &n_proxies,
+			   &err)) {
+		code = cli_fail("writing the output: %s", err.msg);
+		goto out;
+	}
+	if (svc_ran) {
+		if (disc_svc_emit(&svc, &w, NULL, &err)) {
+			code = cli_fail("writing the output: %s", err.msg);
+			goto out;
+		}
+		for (size_t i = 0; i < svc.n; i++)
+			n_named += svc.r[i].m.service[0] != '\0';
 	}
 	{
 		struct disc_obs_scan_end e = {
@@ -757,6 +766,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	else
 		code = EXIT_OK;
 out:
+	disc_svc_results_release(&svc);
 	json_decref(opts);
 	disc_scan_free(scan);
 	if (out != stdout && fclose(out) != 0 && code == EXIT_OK)
