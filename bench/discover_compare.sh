@@ -59,11 +59,13 @@ EOF
 NHOSTS=$(tr ',' '\n' <<<"$HOSTS" | wc -l)
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; $NHOSTS live hosts on $A"
 
-# check KIND FILE: "open M/N, missed X, invented Y" against the truth
+# check KIND FILE [hosts]: "open M/N, missed X, invented Y" against the truth,
+# or with "hosts" (host discovery runs) "hosts M/N, invented Y"
 check() {
-  python3 - "$LAB_TRUTH" "$HOSTS" "$1" "$2" <<'EOF'
+  python3 - "$LAB_TRUTH" "$HOSTS" "$1" "$2" "${3:-ports}" <<'EOF'
 import json, sys, xml.etree.ElementTree as ET
 truth, hosts, kind, path = json.load(open(sys.argv[1])), set(sys.argv[2].split(",")), sys.argv[3], sys.argv[4]
+measure = sys.argv[5]
 want_ports = {(h["ip"], p["port"]) for h in truth["hosts"] if h["ip"] in hosts for p in h["ports"]}
 got_ports, got_hosts = set(), set()
 if kind == "cmdb":
@@ -87,7 +89,7 @@ elif kind == "masscan":
         f = line.split()
         if len(f) >= 4 and f[0] == "open":
             got_ports.add((f[3], int(f[2])))
-if "arp" in path:
+if measure == "hosts":
     want_hosts = hosts
     print("hosts %d/%d, invented %d" % (len(got_hosts & want_hosts), len(want_hosts), len(got_hosts - want_hosts)))
 else:
@@ -97,7 +99,8 @@ EOF
 }
 
 declare -A T V
-# run NAME KIND OUTFILE CMD...: one timed run inside the scanner namespace
+# run NAME KIND[:hosts] OUTFILE CMD...: one timed run inside the scanner
+# namespace, checked for open ports (KIND) or for hosts found (KIND:hosts)
 run() {
   local name=$1 kind=$2 file=$3; shift 3
   local t0 t1
@@ -105,7 +108,7 @@ run() {
   sc "$@" >/dev/null 2>"$OUT/$name.err" || { echo "$name failed: $(tail -n 3 "$OUT/$name.err")" >&2; exit 1; }
   t1=$(date +%s%N)
   T[$name]+="$(((t1 - t0) / 1000000)) "
-  V[$name]=$(check "$kind" "$file")
+  V[$name]=$(check "${kind%%:*}" "$file" "$([[ $kind == *:hosts ]] && echo hosts || echo ports)")
 }
 # run_masscan NAME FILE ARGS...: like run, for masscan 1.3.2, which in this
 # lab often does not exit after its --wait: the status line counts "waiting
@@ -162,9 +165,9 @@ for i in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC2086 # one argument per host
   run_masscan masscan_sweep "$OUT/masscan_sweep.txt" ${HOSTS//,/ } -p 1-65535 --rate 300000 \
     --wait 1 -e eth0 --router-mac "$RMAC" --source-port 61500 -oL "$OUT/masscan_sweep.txt"
-  run cmdb_arp cmdb "$OUT/cmdb_arp.ndjson" "$CMDB" discover "$A" -p 22 --retries 0 --wait 0.2 -q \
+  run cmdb_arp cmdb:hosts "$OUT/cmdb_arp.ndjson" "$CMDB" discover "$A" -p 22 --retries 0 --wait 0.2 -q \
     -o "$OUT/cmdb_arp.ndjson"
-  run nmap_arp nmap "$OUT/nmap_arp.xml" nmap -n -sn -oX "$OUT/nmap_arp.xml" "$A"
+  run nmap_arp nmap:hosts "$OUT/nmap_arp.xml" nmap -n -sn -oX "$OUT/nmap_arp.xml" "$A"
 done
 
 ms() { printf '%.2f s' "$(echo "$(median "${T[$1]}") / 1000" | bc -l)"; }

@@ -1028,27 +1028,3 @@ enum disc_status disc_svc_scan_detect(struct disc_scan *scan, const struct disc_
 	}
 	return DISC_OK;
 }
-
-enum disc_status disc_svc_scan(struct disc_scan *scan, const struct disc_svc_config *cfg,
-			       const uint16_t *udp_ports, size_t n_udp, struct disc_obs_writer *w,
-			       size_t *n_named, bool *interrupted, struct disc_error *err)
-{
-	struct disc_svc_results res;
-	enum disc_status st;
-
-	if (n_named)
-		*n_named = 0;
-	if (interrupted)
-		*interrupted = false;
-	st = disc_svc_scan_detect(scan, cfg, udp_ports, n_udp, &res, err);
-	if (st)
-		return st;
-	st = disc_svc_emit(&res, w, NULL, err);
-	if (n_named)
-		for (size_t i = 0; i < res.n; i++)
-			*n_named += res.r[i].m.service[0] != '\0';
-	if (interrupted)
-		*interrupted = res.interrupted;
-	disc_svc_results_release(&res);
-	return st;
-}

@@ -106,24 +106,15 @@ enum disc_status disc_svc_emit(const struct disc_svc_results *res, struct disc_o
 			       size_t *n_lines, struct disc_error *err);
 
 /*
- * The detection half of disc_svc_scan, for callers that write the host lines
- * after it: fills *res (release it with disc_svc_results_release, also on
- * error) and, with --os (the scan's cfg.os), gives each host the OS hint of
- * its services' banners, which its host line then carries.
+ * For cmdb discover: detects the services of every open TCP port the scan
+ * found (SYN proxies left out) and of udp_ports on each host it found up.
+ * Fills *res (release it with disc_svc_results_release, also on error; write
+ * it with disc_svc_emit) and, with --os (the scan's cfg.os), gives each host
+ * the OS hint of its services' banners, for the host lines written after
+ * this.
  */
 enum disc_status disc_svc_scan_detect(struct disc_scan *scan, const struct disc_svc_config *cfg,
 				      const uint16_t *udp_ports, size_t n_udp, struct disc_svc_results *res,
 				      struct disc_error *err);
-
-/*
- * For cmdb discover: detects the services of every open TCP port the scan
- * found (SYN proxies left out) and of udp_ports on each host it found up,
- * then writes the lines through w. *n_named (may be NULL) gets the number
- * of services named. *interrupted (may be NULL) says whether the stop flag
- * ended it.
- */
-enum disc_status disc_svc_scan(struct disc_scan *scan, const struct disc_svc_config *cfg,
-			       const uint16_t *udp_ports, size_t n_udp, struct disc_obs_writer *w,
-			       size_t *n_named, bool *interrupted, struct disc_error *err);
 
 #endif
