@@ -46,16 +46,7 @@ else
 fi
 sc() { "$LAB_SH" exec sc "$@"; }
 # the documented kernel-quieting rule (docs/scanning.md), once
-if ! sc nft list table inet cmdbscan >/dev/null 2>&1; then
-  sc nft -f - <<'NFT'
-table inet cmdbscan {
-  chain pre {
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport 61000-61999 drop
-  }
-}
-NFT
-fi
+"$LAB_SH" quiet-scanner
 OUT=$LAB_STATE/ceiling
 mkdir -p "$OUT"
 

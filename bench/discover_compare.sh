@@ -36,14 +36,7 @@ eval "$("$LAB_SH" up 2>/dev/null)"
 sc() { "$LAB_SH" exec sc "$@"; }
 # our scanner's documented kernel-quieting rule (docs/scanning.md); masscan's
 # own source port is put in the same range, so the rule serves it too
-sc nft -f - <<'NFT'
-table inet cmdbscan {
-  chain pre {
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport 61000-61999 drop
-  }
-}
-NFT
+"$LAB_SH" quiet-scanner
 OUT=$LAB_STATE/bench
 mkdir -p "$OUT"
 

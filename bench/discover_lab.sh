@@ -21,14 +21,7 @@ export PYTHONDONTWRITEBYTECODE=1
 export LAB_ID="bn$$" LAB_OWNER_PID=$$ LAB_HOSTS=${LAB_HOSTS:-16}
 trap '"$LAB_SH" down >/dev/null 2>&1 || true' EXIT
 eval "$("$LAB_SH" up 2>/dev/null)"
-"$LAB_SH" exec sc nft -f - <<'NFT'
-table inet cmdbscan {
-  chain pre {
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport 61000-61999 drop
-  }
-}
-NFT
+"$LAB_SH" quiet-scanner
 OUT=$LAB_STATE/bench
 mkdir -p "$OUT"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; LAB_HOSTS=$LAB_HOSTS"

@@ -26,14 +26,7 @@ export LAB_ID="bs$$" LAB_OWNER_PID=$$ LAB_SERVICES=full
 trap '"$LAB_SH" down >/dev/null 2>&1 || true' EXIT
 eval "$("$LAB_SH" up 2>/dev/null)"
 # The scanner's kernel must not answer our SYN-ACKs (docs/scanning.md).
-"$LAB_SH" exec sc nft -f - <<'NFT'
-table inet cmdbscan {
-  chain pre {
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport 61000-61999 drop
-  }
-}
-NFT
+"$LAB_SH" quiet-scanner
 OUT=$LAB_STATE/bench
 mkdir -p "$OUT"
 A=198.18.1.0/24

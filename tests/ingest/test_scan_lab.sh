@@ -45,14 +45,7 @@ eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
 
 sc() { "$LAB_SH" exec sc "$@"; }
 # keep the scanner's kernel from answering our SYN-ACKs (docs/scanning.md)
-sc nft -f - <<'NFT'
-table inet cmdbscan {
-  chain pre {
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport 61000-61999 drop
-  }
-}
-NFT
+"$LAB_SH" quiet-scanner
 
 # The ports: every open port of the truth, plus a few that are closed
 # everywhere. The router's second address (on subnet B) is left out: a scan

@@ -13,6 +13,9 @@
 #   lab.sh exec HOST CMD...  run CMD in a lab namespace; HOST is a node name
 #                        (sc|scanner, rt|router, br, a1..aN, b1, b2) or its IP
 #   lab.sh truth         print the ground truth JSON (also in $LAB_TRUTH)
+#   lab.sh quiet-scanner add the nftables rule that keeps the scanner
+#                        namespace's kernel from answering SYN-ACKs meant for
+#                        a raw scan (docs/scanning.md); idempotent
 #
 # Environment:
 #   LAB_ID     instance id, [A-Za-z0-9]{1,12}; prefixes every namespace
@@ -758,6 +761,24 @@ cmd_env() {
   print_env "$id"
 }
 
+# The documented kernel-quieting rule (docs/scanning.md), in the scanner
+# namespace only: replies to the scanners' source ports 61000-61999 are
+# dropped before the kernel's IP layer (captures tap the interface earlier).
+cmd_quiet_scanner() {
+  local id ns
+  id=$(lab_id_default)
+  ns=$(resolve_ns "$id" sc)
+  ip netns exec "$ns" nft list table inet cmdbscan >/dev/null 2>&1 && return 0
+  ip netns exec "$ns" nft -f - <<'NFT'
+table inet cmdbscan {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    tcp dport 61000-61999 drop
+  }
+}
+NFT
+}
+
 [ $# -ge 1 ] || usage
 sub=$1; shift
 case $sub in
@@ -767,6 +788,7 @@ case $sub in
   env) cmd_env "$@" ;;
   exec) cmd_exec "$@" ;;
   truth) cmd_truth "$@" ;;
+  quiet-scanner) cmd_quiet_scanner "$@" ;;
   -h|--help|help) usage ;;
   *) usage ;;
 esac

@@ -55,14 +55,7 @@ finish() {
 }
 
 sc() { "$LAB_SH" exec sc "$@"; }
-sc nft -f - <<'NFT'
-table inet cmdbscan {
-  chain pre {
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport 61000-61999 drop
-  }
-}
-NFT
+"$LAB_SH" quiet-scanner
 
 A=198.18.1.0/24
 B=198.18.2.0/24
