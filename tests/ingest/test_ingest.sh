@@ -185,6 +185,27 @@ sql_refused "DELETE FROM cmdb.source WHERE name = 'nmap'" "source rows are never
 sql_refused "DELETE FROM cmdb.scan_run" "scan_run rows are never deleted" "a scan run deleted"
 sql_refused "UPDATE cmdb.source SET name = 'renamed' WHERE name = 'nmap'" "the key of a source row never changes" "a source renamed"
 sql_refused "UPDATE cmdb.ci SET id = DEFAULT WHERE id = (SELECT min(id) FROM cmdb.ci)" "the key of a ci row never changes" "a CI re-keyed"
+# 005: the same for CIs, identities and relationships
+sql_refused "INSERT INTO cmdb.ci (type, name, description) VALUES ('nosuchtype', 'x', 'x')" \
+  'unknown CI type "nosuchtype"' "a CI of an unknown type"
+sql_refused "INSERT INTO cmdb.ci (type, name, description, status) VALUES ('host', 'x', 'x', 'gone')" \
+  'unknown status "gone"' "a CI with an unknown status"
+sql_refused "UPDATE cmdb.ci SET criticality = 'extreme' WHERE id = (SELECT min(id) FROM cmdb.ci)" \
+  'unknown criticality "extreme"' "a CI given an unknown criticality"
+sql_refused "UPDATE cmdb.ci SET type = 'nosuchtype' WHERE id = (SELECT min(id) FROM cmdb.ci)" \
+  'unknown CI type "nosuchtype"' "a CI given an unknown type"
+sql_refused "INSERT INTO cmdb.ci_identity (ci_id, kind, value) VALUES (999999999, 'serial', 'S-404')" \
+  "identity for CI 999999999, which does not exist" "an identity of a CI that does not exist"
+sql_refused "INSERT INTO cmdb.rel (type, source_id, target_id) SELECT 'depends_on', min(id), 999999999 FROM cmdb.ci" \
+  "relationship with CI 999999999, which does not exist" "a relationship to a CI that does not exist"
+sql_refused "INSERT INTO cmdb.rel (type, source_id, target_id) SELECT 'nosuchrel', min(id), max(id) FROM cmdb.ci" \
+  'unknown relationship type "nosuchrel"' "a relationship of an unknown type"
+sql_refused "DELETE FROM cmdb.rel_type WHERE name = 'connects_to'" "rel_type rows are never deleted" "a relationship type deleted"
+sql_refused "UPDATE cmdb.rel_type SET name = 'linked' WHERE name = 'connects_to'" "the key of a rel_type row never changes" \
+  "a relationship type renamed"
+sql_refused "DELETE FROM cmdb.ci_status WHERE name = 'disposed'" "ci_status rows are never deleted" "a status deleted"
+sql_refused "UPDATE cmdb.criticality SET name = 'urgent' WHERE name = 'critical'" "the key of a criticality row never changes" \
+  "a criticality renamed"
 expect_eq "$(state)" "$before" "refused writes change nothing"
 expect 0 audit chain
 finish
