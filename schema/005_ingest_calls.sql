@@ -183,7 +183,7 @@ END $outer$;
 
 CREATE OR REPLACE FUNCTION cmdb.ingest_batch(p_source text)
 RETURNS TABLE (created bigint, updated bigint, unchanged bigint, rejected bigint)
-LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = cmdb, pg_temp SET work_mem = '64MB' AS $$
 DECLARE
   prio integer := cmdb.source_ensure(p_source, 'scanner');
   scope text := coalesce((SELECT value FROM cmdb.setting WHERE name = 'ip_scope'), '');
@@ -311,9 +311,9 @@ BEGIN
    WHERE r.type = 'has_interface' AND r.target_id = f.ci_id AND upper_inf(r.valid) AND r.source_id <> f.host_id;
   INSERT INTO cmdb.rel (type, source_id, target_id)
   SELECT DISTINCT 'has_interface', f.host_id, f.ci_id FROM w_iface f
-   WHERE f.host_id IS NOT NULL AND NOT EXISTS (
+   WHERE f.host_id IS NOT NULL AND (f.is_new OR NOT EXISTS (
      SELECT FROM cmdb.rel r WHERE r.type = 'has_interface' AND r.source_id = f.host_id AND r.target_id = f.ci_id
-        AND upper_inf(r.valid));
+        AND upper_inf(r.valid)));
   -- an address belongs to the interface it was seen on (or the host when no MAC)
   -- an address seen without its MAC in this batch (port and service lines
   -- only: the host line was in another batch) stays on the interface of
@@ -376,8 +376,8 @@ BEGIN
   INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT ci_id, 'endpoint', ident FROM w_svc WHERE is_new ORDER BY ci_id;
   INSERT INTO cmdb.rel (type, source_id, target_id)
   SELECT 'provides', s.host_id, s.ci_id FROM w_svc s
-   WHERE NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
-                        AND r.target_id = s.ci_id AND upper_inf(r.valid));
+   WHERE s.is_new OR NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
+                                    AND r.target_id = s.ci_id AND upper_inf(r.valid));
 
   -- inventories: CIs of any type, found through the identities given (in
   -- order), else through a unique name within the type, else created
@@ -487,22 +487,6 @@ BEGIN
   IF to_regclass('pg_temp.w_touched') IS NULL THEN
     CREATE TEMP TABLE w_touched (ci_id bigint, attr text, PRIMARY KEY (ci_id, attr)) ON COMMIT DELETE ROWS;
   END IF;
-  INSERT INTO w_touched
-  SELECT w.ci_id, w.attr FROM w_claim w
-   WHERE NOT EXISTS (SELECT FROM cmdb.attr_claim c WHERE c.ci_id = w.ci_id AND c.attr = w.attr
-                        AND c.source = p_source AND c.value IS NOT DISTINCT FROM w.value)
-      OR EXISTS (SELECT FROM cmdb.attr_claim c WHERE c.ci_id = w.ci_id AND c.attr = w.attr AND c.source <> p_source);
-
-  -- what this source says about the attributes of what it saw (a claim
-  -- that would not change is not rewritten)
-  INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
-  SELECT ci_id, attr, p_source, value, at, run FROM w_claim
-  ON CONFLICT (ci_id, attr, source) DO UPDATE
-    SET value = excluded.value, observed_at = greatest(cmdb.attr_claim.observed_at, excluded.observed_at),
-        run = excluded.run
-  WHERE cmdb.attr_claim.value IS DISTINCT FROM excluded.value OR cmdb.attr_claim.run IS DISTINCT FROM excluded.run
-     OR cmdb.attr_claim.observed_at < excluded.observed_at;
-
   -- sightings of CIs that existed before this batch (new ones were inserted
   -- with their attributes and times)
   INSERT INTO w_seen
@@ -511,6 +495,35 @@ BEGIN
                               UNION ALL SELECT ci_id, at FROM w_svc WHERE NOT is_new
                               UNION ALL SELECT ci_id, at FROM w_ci WHERE NOT is_new) x
    GROUP BY ci_id;
+
+  -- what this source says about the attributes of what it saw. The claims
+  -- of new CIs are new rows (005: a plain insert, no conflict to look for).
+  INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
+  SELECT ci_id, attr, p_source, value, at, run FROM w_claim w
+   WHERE NOT EXISTS (SELECT FROM w_seen s WHERE s.ci_id = w.ci_id);
+  -- A claim on an older CI is compared with this source's last one, one
+  -- index probe each (005: LATERAL .. LIMIT 1 keeps it a probe; a hash join
+  -- would read every claim in the CMDB per batch). Its attribute is touched
+  -- when the value is new or another source claims it too (among equal
+  -- priorities the latest wins, so a mere re-observation can change the
+  -- winner); the claim is rewritten only when value, run or time moved.
+  WITH cmp AS MATERIALIZED (
+    SELECT w.ci_id, w.attr, w.value, w.at, w.run,
+           p.found IS NULL OR p.value IS DISTINCT FROM w.value AS changed,
+           p.found IS NULL OR p.value IS DISTINCT FROM w.value OR p.run IS DISTINCT FROM w.run
+             OR p.observed_at < w.at AS moved,
+           EXISTS (SELECT FROM cmdb.attr_claim c WHERE c.ci_id = w.ci_id AND c.attr = w.attr
+                      AND c.source <> p_source) AS contested
+      FROM (SELECT * FROM w_claim WHERE ci_id IN (SELECT ci_id FROM w_seen) OFFSET 0) w
+      LEFT JOIN LATERAL (SELECT true AS found, c.value, c.run, c.observed_at FROM cmdb.attr_claim c
+                          WHERE c.ci_id = w.ci_id AND c.attr = w.attr AND c.source = p_source LIMIT 1) p ON true),
+  touched AS (
+    INSERT INTO w_touched SELECT ci_id, attr FROM cmp WHERE changed OR contested)
+  INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
+  SELECT ci_id, attr, p_source, value, at, run FROM cmp WHERE moved
+  ON CONFLICT (ci_id, attr, source) DO UPDATE
+    SET value = excluded.value, observed_at = greatest(cmdb.attr_claim.observed_at, excluded.observed_at),
+        run = excluded.run;
 
   -- apply: each touched attribute takes the value of its best claim; a CI is
   -- updated only when an attribute changes or it was seen later than before
