@@ -89,7 +89,9 @@ static int split_args(struct cli *cli, int argc, char **argv, char **scan_argv,
 int cmd_scan(struct cli *cli, int argc, char **argv)
 {
 	struct cli_ingest_report report = {.what = "scan output line"};
-	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &report};
+	/* what the scanner writes as it finds it reaches the CMDB within a second */
+	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &report,
+					 .flush_ms = 1000};
 	struct cmdb_ingest_stats st = {0};
 	struct cmdb_error err = {0};
 	struct cmdb_ingest *in = NULL;
