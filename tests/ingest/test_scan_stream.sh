@@ -62,8 +62,8 @@ sc() { "$LAB_SH" exec sc "$@"; }
 ports=$("$PY" -c '
 import json, sys
 t = json.load(open(sys.argv[1]))
-ps = {p["port"] for h in t["hosts"] for p in h["ports"]} | set(range(1, 1501))
-print(",".join(str(p) for p in sorted(ps)))' "$LAB_TRUTH")
+ps = {p["port"] for h in t["hosts"] for p in h["ports"] if p["port"] > 1500}
+print(",".join(["1-1500"] + [str(p) for p in sorted(ps)]))' "$LAB_TRUTH")
 router_b=$("$PY" -c '
 import json, sys
 t = json.load(open(sys.argv[1]))
