@@ -355,7 +355,8 @@ static int cmp_port(const void *a, const void *b)
 
 /* The host line of h, stamped at; NULL when memory ran out. */
 static json_t *host_line(struct disc_obs_writer *w, const struct disc_result_host *h,
-			 const struct disc_results_emit_opts *o, bool proxy, const struct timespec *at)
+			 const struct disc_results_emit_opts *o, bool proxy,
+			 const struct timespec *at)
 {
 	struct disc_vendor_match vm = {0};
 	struct disc_os_guess os;
@@ -426,7 +427,8 @@ enum disc_status disc_results_take_write(const struct disc_results_take *t,
 
 	o.os = NULL;
 	for (size_t i = 0; i < t->n_hosts && st == DISC_OK; i++)
-		st = disc_obs_emit(w, host_line(w, &t->hosts[i], &o, false, &t->hosts[i].seen), err);
+		st = disc_obs_emit(w, host_line(w, &t->hosts[i], &o, false, &t->hosts[i].seen),
+				   err);
 	for (size_t i = 0; i < t->n_ports && st == DISC_OK; i++)
 		st = emit_port(w, &t->ports[i], &o, err);
 	return st;

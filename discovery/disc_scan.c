@@ -1364,7 +1364,7 @@ enum disc_status disc_scan_run(struct disc_scan *s, struct disc_error *err)
 done:
 	atomic_store(&s->phase, PHASE_DONE);
 	if (atomic_load(&s->failed)) {
-		const struct disc_error *e = s->out_err.status != DISC_OK ? &s->out_err
+		const struct disc_error *e = s->out_err.status != DISC_OK  ? &s->out_err
 					     : s->tx_err.status != DISC_OK ? &s->tx_err
 									   : &s->rx_err;
 

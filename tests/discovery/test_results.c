@@ -324,7 +324,8 @@ static void test_take_holds_possible_proxies(void **state)
 	disc_results_release(&r);
 }
 
-/* Connect mode: hosts wait until they are ready (their MAC looked up), and their ports with them. */
+/* Connect mode: hosts wait until they are ready (their MAC looked up), and their ports with them.
+ */
 static void test_take_waits_for_ready_hosts(void **state)
 {
 	struct disc_results r;
@@ -351,9 +352,12 @@ static void test_take_waits_for_ready_hosts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hosts_dedup),    cmocka_unit_test(test_ports_dedup),
-		cmocka_unit_test(test_syn_proxy_rule), cmocka_unit_test(test_emit_sorted),
-		cmocka_unit_test(test_emit_syn_proxy), cmocka_unit_test(test_take_streams),
+		cmocka_unit_test(test_hosts_dedup),
+		cmocka_unit_test(test_ports_dedup),
+		cmocka_unit_test(test_syn_proxy_rule),
+		cmocka_unit_test(test_emit_sorted),
+		cmocka_unit_test(test_emit_syn_proxy),
+		cmocka_unit_test(test_take_streams),
 		cmocka_unit_test(test_take_holds_possible_proxies),
 		cmocka_unit_test(test_take_waits_for_ready_hosts),
 	};

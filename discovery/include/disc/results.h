@@ -117,7 +117,7 @@ struct disc_results {
 	bool hold_hosts;
 	size_t ready_hosts;
 	size_t taken_hosts, taken_ports; /* hosts and open[] handed out or held so far */
-	uint32_t *held;			 /* indices into open: ports waiting for their host; owned */
+	uint32_t *held; /* indices into open: ports waiting for their host; owned */
 	size_t n_held, cap_held;
 	bool released; /* a host was proven no SYN proxy since the last take */
 };
