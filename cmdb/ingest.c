@@ -8,6 +8,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -754,30 +756,88 @@ cmdb_rc cmdb_ingest_obs(struct cmdb_ingest *in, const json_t *obs, struct cmdb_e
 	return enqueue(in, obs, ++in->next_line, err);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * flush_ms: the input (non-blocking) has nothing to read. Waits until it has,
+ * applying the lines that have waited since `since` once flush_ms has passed:
+ * a scan that finds things slowly still has them in the CMDB within about
+ * flush_ms. After a database failure only waits (the lines go to the spool).
+ */
+static cmdb_rc wait_for_input(struct cmdb_ingest *in, int fd, uint64_t since, cmdb_rc rc,
+			      struct cmdb_error *err)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	for (;;) {
+		int timeout = -1;
+
+		if (rc == CMDB_OK && in->n) {
+			uint64_t now = now_ms(), due = since + in->opts.flush_ms;
+
+			if (now >= due) {
+				rc = flush(in, err);
+				continue;
+			}
+			timeout = (int)(due - now);
+		}
+		int ready = poll(&pfd, 1, timeout);
+
+		/* readable or at its end (the read says which); or broken, which it says too */
+		if (ready > 0 || (ready < 0 && errno != EINTR))
+			return rc;
+	}
+}
+
 cmdb_rc cmdb_ingest_stream_tee(struct cmdb_ingest *in, FILE *f, FILE *tee, bool *tee_failed,
 			       struct cmdb_error *err)
 {
 	char *buf = malloc(CMDB_INGEST_LINE_MAX + 1);
-	uint64_t line_no = 0;
+	uint64_t line_no = 0, since = 0;
+	size_t len = 0, total = 0;
+	bool nul = false;
 	cmdb_rc rc = CMDB_OK;
+	int fd = fileno(f), flags = -1;
 
 	if (tee_failed)
 		*tee_failed = false;
 	if (!buf)
 		return cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	/*
+	 * flush_ms: the descriptor is made non-blocking, so that a read that
+	 * would block shows here (stdio says nothing of what it has buffered)
+	 * and pending lines can be applied while the input is quiet. A dry run
+	 * keeps whole batches: each batch is rolled back, so a split one would
+	 * report its CIs again.
+	 */
+	if (in->opts.flush_ms && !in->opts.dry_run && fd >= 0) {
+		flags = fcntl(fd, F_GETFL);
+		if (flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+			flags = -1;
+	}
 	for (;;) {
-		size_t len = 0, total = 0;
-		bool nul = false;
-		int c;
+		int c = getc_unlocked(f);
 
+		if (c == EOF && flags >= 0 && ferror(f) && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			clearerr_unlocked(f);
+			rc = wait_for_input(in, fd, since, rc, err);
+			continue;
+		}
 		/* byte by byte, so a NUL is seen and an overlong line never held */
-		while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+		if (c != EOF && c != '\n') {
 			nul |= c == 0;
 			if (len < CMDB_INGEST_LINE_MAX + 1)
 				buf[len++] = (char)c;
 			else if (tee && putc_unlocked(c, tee) == EOF && tee_failed)
 				*tee_failed = true;
 			total++;
+			continue;
 		}
 		if (c == EOF && total == 0)
 			break;
@@ -796,15 +856,26 @@ cmdb_rc cmdb_ingest_stream_tee(struct cmdb_ingest *in, FILE *f, FILE *tee, bool 
 			in->stats.lines++;
 			rejected(in, line_no, "line contains a NUL byte");
 		} else {
+			size_t before = in->n;
+
 			rc = cmdb_ingest_line(in, buf, len, line_no, err);
+			if (before == 0 && in->n)
+				since = now_ms();
 		}
+		len = total = 0;
+		nul = false;
 		if (c == EOF)
 			break;
 		if (rc != CMDB_OK && !tee)
 			break;
+		/* a steady trickle never leaves the input quiet: the same deadline */
+		if (flags >= 0 && rc == CMDB_OK && in->n && now_ms() >= since + in->opts.flush_ms)
+			rc = flush(in, err);
 	}
 	if (rc == CMDB_OK && ferror(f))
 		rc = cmdb_error_set(err, CMDB_ESYS, "read error after line %" PRIu64 ": %s", line_no, strerror(errno));
+	if (flags >= 0)
+		(void)fcntl(fd, F_SETFL, flags);
 	free(buf);
 	return rc;
 }
@@ -812,6 +883,11 @@ cmdb_rc cmdb_ingest_stream_tee(struct cmdb_ingest *in, FILE *f, FILE *tee, bool 
 cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *err)
 {
 	return cmdb_ingest_stream_tee(in, f, NULL, NULL, err);
+}
+
+cmdb_rc cmdb_ingest_flush(struct cmdb_ingest *in, struct cmdb_error *err)
+{
+	return flush(in, err);
 }
 
 cmdb_rc cmdb_ingest_finish(struct cmdb_ingest *in, struct cmdb_ingest_stats *stats, struct cmdb_error *err)

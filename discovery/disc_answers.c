@@ -22,6 +22,7 @@ void disc_answers_release(struct disc_answers *a)
 	free(a->slot_ip);
 	free(a->slot_no);
 	free(a->host_marked);
+	free(a->host_closed);
 	free(a->bits);
 	memset(a, 0, sizeof(*a));
 }
@@ -49,10 +50,11 @@ enum disc_status disc_answers_init(struct disc_answers *a, const uint16_t *ports
 	a->slot_ip = calloc(slots, sizeof(*a->slot_ip));
 	a->slot_no = calloc(slots, sizeof(*a->slot_no));
 	a->host_marked = calloc(max_hosts, 1);
+	a->host_closed = calloc(max_hosts, sizeof(*a->host_closed));
 	/* calloc: pages a small block never uses are never touched */
 	a->bits = calloc(words, sizeof(*a->bits));
 	if ((!a->port_range && !a->port_no) || !a->slot_ip || !a->slot_no || !a->host_marked ||
-	    !a->bits) {
+	    !a->host_closed || !a->bits) {
 		disc_answers_release(a);
 		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory for the answer map");
 	}
@@ -83,6 +85,7 @@ void disc_answers_start(struct disc_answers *a, const uint32_t *ip, size_t n)
 	/* Clear what the last block used: the table (at most 512 KiB) and its bits, no more. */
 	memset(a->slot_no, 0, (a->slot_mask + 1) * sizeof(*a->slot_no));
 	memset(a->host_marked, 0, a->n_hosts);
+	memset(a->host_closed, 0, a->n_hosts * sizeof(*a->host_closed));
 	for (size_t w = 0; w < used; w++)
 		atomic_store_explicit(&a->bits[w], 0, memory_order_relaxed);
 	a->n_hosts = n;
@@ -96,14 +99,18 @@ void disc_answers_start(struct disc_answers *a, const uint32_t *ip, size_t n)
 	}
 }
 
-bool disc_answers_mark(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first)
+/*
+ * Marks ip:port; *h gets the host's number in the block and *fresh whether
+ * the bit was clear. False when the pair is not in the current block.
+ */
+static bool mark(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first, uint32_t *h,
+		 bool *fresh)
 {
 	uint32_t pn = !a->port_range				 ? a->port_no[port]
 		      : (size_t)(port - a->port_lo) < a->n_ports ? (uint32_t)(port - a->port_lo)
 								 : NO_PORT;
 	size_t i = slot_of(a, ip);
-	uint64_t idx;
-	uint32_t h;
+	uint64_t idx, bit;
 
 	if (first)
 		*first = false;
@@ -113,11 +120,38 @@ bool disc_answers_mark(struct disc_answers *a, uint32_t ip, uint16_t port, bool 
 		i = (i + 1) & a->slot_mask;
 	if (a->slot_no[i] == 0)
 		return false;
-	h = a->slot_no[i] - 1;
-	idx = (uint64_t)pn * a->n_hosts + h;
-	atomic_fetch_or_explicit(&a->bits[idx >> 6], 1ull << (idx & 63), memory_order_relaxed);
-	if (first && !a->host_marked[h])
+	*h = a->slot_no[i] - 1;
+	idx = (uint64_t)pn * a->n_hosts + *h;
+	bit = 1ull << (idx & 63);
+	*fresh = !(atomic_fetch_or_explicit(&a->bits[idx >> 6], bit, memory_order_relaxed) & bit);
+	if (first && !a->host_marked[*h])
 		*first = true;
-	a->host_marked[h] = 1;
+	a->host_marked[*h] = 1;
+	return true;
+}
+
+bool disc_answers_mark(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first)
+{
+	uint32_t h;
+	bool fresh;
+
+	return mark(a, ip, port, first, &h, &fresh);
+}
+
+bool disc_answers_mark_closed(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first,
+			      uint32_t *closed)
+{
+	uint32_t h;
+	bool fresh;
+
+	if (closed)
+		*closed = 0;
+	if (!mark(a, ip, port, first, &h, &fresh))
+		return false;
+	/* one writer (the receive thread): a plain counter */
+	if (fresh)
+		a->host_closed[h]++;
+	if (closed)
+		*closed = a->host_closed[h];
 	return true;
 }

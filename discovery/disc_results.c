@@ -49,6 +49,7 @@ void disc_results_release(struct disc_results *r)
 {
 	free(r->hosts);
 	free(r->open);
+	free(r->held);
 	disc_seen_release(&r->host_index);
 	disc_seen_release(&r->answered);
 	disc_results_init(r);
@@ -115,6 +116,8 @@ enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum dis
 	h->ttl = ttl;
 	h->reason = reason;
 	h->os_hint = -1;
+	/* a port list this short cannot make a SYN proxy */
+	h->no_proxy = r->proxy_ports > 0 && r->proxy_ports < DISC_SYN_PROXY_MIN_PORTS;
 	if (mac) {
 		memcpy(h->mac, mac, 6);
 		h->has_mac = true;
@@ -122,6 +125,19 @@ enum disc_status disc_results_host(struct disc_results *r, uint32_t ip, enum dis
 	if (is_new)
 		*is_new = true;
 	return DISC_OK;
+}
+
+/*
+ * Proves h no SYN proxy once more closed ports answered than a proxy could
+ * leave closed: at most (100 - PERCENT)% of the ports probed.
+ */
+static void check_closed(struct disc_results *r, struct disc_result_host *h)
+{
+	if (h->no_proxy || r->proxy_ports == 0 ||
+	    (uint64_t)h->closed * 100 <= r->proxy_ports * (100 - DISC_SYN_PROXY_PERCENT))
+		return;
+	h->no_proxy = true;
+	r->released = true;
 }
 
 enum disc_status disc_results_port(struct disc_results *r, uint32_t ip, uint16_t port, bool open,
@@ -150,10 +166,12 @@ enum disc_status disc_results_port(struct disc_results *r, uint32_t ip, uint16_t
 		r->open[r->n_open].port = port;
 		r->open[r->n_open].reason = reason;
 		stamp(r, &r->open[r->n_open].seen);
+		r->open[r->n_open].written = false;
 		r->n_open++;
 		r->hosts[idx].open++;
 	} else {
 		r->hosts[idx].closed++;
+		check_closed(r, &r->hosts[idx]);
 	}
 	if (is_new)
 		*is_new = true;
@@ -196,6 +214,128 @@ bool disc_results_is_syn_proxy(uint32_t open, uint64_t probed)
 	       (uint64_t)open * 100 >= probed * DISC_SYN_PROXY_PERCENT;
 }
 
+bool disc_results_host_is_proxy(const struct disc_result_host *h, uint64_t probed)
+{
+	return !h->no_proxy && !h->ports_written && disc_results_is_syn_proxy(h->open, probed);
+}
+
+void disc_results_closed(struct disc_results *r, uint32_t ip, uint32_t closed)
+{
+	uint32_t idx;
+
+	if (!disc_seen_get(&r->host_index, ip, &idx))
+		return;
+	if (r->hosts[idx].closed < closed)
+		r->hosts[idx].closed = closed;
+	check_closed(r, &r->hosts[idx]);
+}
+
+void disc_results_ready(struct disc_results *r)
+{
+	r->ready_hosts = r->n_hosts;
+}
+
+void disc_results_settle(struct disc_results *r, uint64_t probed)
+{
+	for (size_t i = 0; i < r->n_hosts; i++) {
+		struct disc_result_host *h = &r->hosts[i];
+
+		if (!h->no_proxy && !disc_results_host_is_proxy(h, probed)) {
+			h->no_proxy = true;
+			r->released = true;
+		}
+	}
+	disc_results_ready(r);
+}
+
+void disc_results_take_release(struct disc_results_take *t)
+{
+	free(t->hosts);
+	free(t->ports);
+	memset(t, 0, sizeof(*t));
+}
+
+static bool grow(void **arr, size_t *cap, size_t want, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *p;
+
+	if (want <= *cap)
+		return true;
+	while (ncap < want)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+/* Whether the open port p may be written: its host's line is out and the host is no proxy. */
+static bool port_due(const struct disc_results *r, const struct disc_result_port *p)
+{
+	uint32_t idx;
+
+	return disc_seen_get(&r->host_index, p->ip, &idx) && r->hosts[idx].written &&
+	       r->hosts[idx].no_proxy;
+}
+
+static void take_port(struct disc_results *r, struct disc_results_take *t, size_t i)
+{
+	uint32_t idx;
+
+	r->open[i].written = true;
+	t->ports[t->n_ports++] = r->open[i];
+	if (disc_seen_get(&r->host_index, r->open[i].ip, &idx))
+		r->hosts[idx].ports_written = true;
+}
+
+enum disc_status disc_results_take(struct disc_results *r, struct disc_results_take *t,
+				   struct disc_error *err)
+{
+	size_t ready = r->hold_hosts ? r->ready_hosts : r->n_hosts;
+	size_t new_ports = r->n_open - r->taken_ports, kept = 0;
+	bool sweep;
+
+	t->n_hosts = 0;
+	t->n_ports = 0;
+	if (ready > r->n_hosts)
+		ready = r->n_hosts;
+	/* Room for the worst case first: after this nothing can fail half-way. */
+	if (!grow((void **)&t->hosts, &t->cap_hosts, ready - r->taken_hosts, sizeof(*t->hosts)) ||
+	    !grow((void **)&t->ports, &t->cap_ports, r->n_held + new_ports, sizeof(*t->ports)) ||
+	    !grow((void **)&r->held, &r->cap_held, r->n_held + new_ports, sizeof(*r->held)))
+		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory writing results");
+	sweep = r->released || ready > r->taken_hosts;
+	for (; r->taken_hosts < ready; r->taken_hosts++) {
+		struct disc_result_host *h = &r->hosts[r->taken_hosts];
+
+		h->written = true;
+		h->written_mac = h->has_mac;
+		h->written_ttl = h->ttl;
+		t->hosts[t->n_hosts++] = *h;
+	}
+	/* Ports held back before: their host may be out, or proven no proxy, by now. */
+	if (sweep) {
+		for (size_t i = 0; i < r->n_held; i++) {
+			if (port_due(r, &r->open[r->held[i]]))
+				take_port(r, t, r->held[i]);
+			else
+				r->held[kept++] = r->held[i];
+		}
+		r->n_held = kept;
+	}
+	r->released = false;
+	for (; r->taken_ports < r->n_open; r->taken_ports++) {
+		if (port_due(r, &r->open[r->taken_ports]))
+			take_port(r, t, r->taken_ports);
+		else
+			r->held[r->n_held++] = (uint32_t)r->taken_ports;
+	}
+	return DISC_OK;
+}
+
 static int cmp_host(const void *a, const void *b)
 {
 	uint32_t x = ((const struct disc_result_host *)a)->ip;
@@ -213,9 +353,10 @@ static int cmp_port(const void *a, const void *b)
 	return x->port < y->port ? -1 : x->port > y->port;
 }
 
-static enum disc_status emit_host(struct disc_obs_writer *w, const struct disc_result_host *h,
-				  const struct disc_results_emit_opts *o, bool proxy,
-				  struct disc_error *err)
+/* The host line of h, stamped at; NULL when memory ran out. */
+static json_t *host_line(struct disc_obs_writer *w, const struct disc_result_host *h,
+			 const struct disc_results_emit_opts *o, bool proxy,
+			 const struct timespec *at)
 {
 	struct disc_vendor_match vm = {0};
 	struct disc_os_guess os;
@@ -244,7 +385,7 @@ static enum disc_status emit_host(struct disc_obs_writer *w, const struct disc_r
 		oh.os_guess = os.guess[0] ? os.guess : NULL;
 		oh.os_confidence = os.confidence;
 	}
-	obj = disc_obs_host_json(w, &oh, &h->seen);
+	obj = disc_obs_host_json(w, &oh, at);
 	/* The SYN-ACK in the signature file's syntax: an unknown stack becomes a line there. */
 	if (obj && o->os && h->has_fp &&
 	    json_object_set_new(obj, "tcp_fingerprint",
@@ -258,7 +399,77 @@ static enum disc_status emit_host(struct disc_obs_writer *w, const struct disc_r
 		json_decref(obj);
 		obj = NULL;
 	}
-	return disc_obs_emit(w, obj, err);
+	return obj;
+}
+
+static enum disc_status emit_port(struct disc_obs_writer *w, const struct disc_result_port *p,
+				  const struct disc_results_emit_opts *o, struct disc_error *err)
+{
+	struct disc_obs_port op = {
+		.ip = p->ip,
+		.proto = o->proto ? o->proto : "tcp",
+		.port = p->port,
+		.state = "open",
+		.reason = disc_reason_str(p->reason),
+	};
+
+	return disc_obs_emit(w, disc_obs_port_json(w, &op, &p->seen), err);
+}
+
+enum disc_status disc_results_take_write(const struct disc_results_take *t,
+					 struct disc_obs_writer *w,
+					 const struct disc_results_emit_opts *opts,
+					 struct disc_error *err)
+{
+	/* No OS guess yet: the fingerprint may not have come, the banners have not. */
+	struct disc_results_emit_opts o = *opts;
+	enum disc_status st = DISC_OK;
+
+	o.os = NULL;
+	for (size_t i = 0; i < t->n_hosts && st == DISC_OK; i++)
+		st = disc_obs_emit(w, host_line(w, &t->hosts[i], &o, false, &t->hosts[i].seen),
+				   err);
+	for (size_t i = 0; i < t->n_ports && st == DISC_OK; i++)
+		st = emit_port(w, &t->ports[i], &o, err);
+	return st;
+}
+
+/*
+ * The final host line of h, or NULL in *out when the line written while the
+ * scan ran says it all already. A repeated line is stamped now, and at least
+ * a millisecond after the first: readers take the latest line of a host.
+ */
+static enum disc_status final_host_line(struct disc_obs_writer *w, const struct disc_result_host *h,
+					const struct disc_results_emit_opts *o, bool proxy,
+					json_t **out, struct disc_error *err)
+{
+	struct timespec at = h->seen;
+	json_t *obj;
+
+	*out = NULL;
+	if (h->written) {
+		struct timespec later = h->seen;
+
+		clock_gettime(CLOCK_REALTIME, &at);
+		later.tv_nsec += 1000000;
+		if (later.tv_nsec >= 1000000000) {
+			later.tv_sec++;
+			later.tv_nsec -= 1000000000;
+		}
+		if (at.tv_sec < later.tv_sec ||
+		    (at.tv_sec == later.tv_sec && at.tv_nsec < later.tv_nsec))
+			at = later;
+	}
+	obj = host_line(w, h, o, proxy, &at);
+	if (!obj)
+		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory writing results");
+	if (h->written && !proxy && h->ttl == h->written_ttl && h->has_mac == h->written_mac &&
+	    !json_object_get(obj, "os") && !json_object_get(obj, "tcp_fingerprint")) {
+		json_decref(obj);
+		return DISC_OK;
+	}
+	*out = obj;
+	return DISC_OK;
 }
 
 enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs_writer *w,
@@ -291,9 +502,12 @@ enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs
 	}
 	for (size_t i = 0; i < r->n_hosts; i++) {
 		const struct disc_result_host *h = &hosts[i];
-		bool proxy = disc_results_is_syn_proxy(h->open, opts->ports_probed);
+		bool proxy = disc_results_host_is_proxy(h, opts->ports_probed);
+		json_t *line;
 
-		st = emit_host(w, h, opts, proxy, err);
+		st = final_host_line(w, h, opts, proxy, &line, err);
+		if (st == DISC_OK && line)
+			st = disc_obs_emit(w, line, err);
 		if (st != DISC_OK)
 			goto out;
 		hosts_out++;
@@ -301,19 +515,13 @@ enum disc_status disc_results_emit(const struct disc_results *r, struct disc_obs
 		while (pi < r->n_open && ports[pi].ip < h->ip)
 			pi++;
 		for (; pi < r->n_open && ports[pi].ip == h->ip; pi++) {
-			struct disc_obs_port op = {
-				.ip = h->ip,
-				.proto = opts->proto ? opts->proto : "tcp",
-				.port = ports[pi].port,
-				.state = "open",
-				.reason = disc_reason_str(ports[pi].reason),
-			};
-
 			if (proxy)
 				continue;
-			st = disc_obs_emit(w, disc_obs_port_json(w, &op, &ports[pi].seen), err);
-			if (st != DISC_OK)
-				goto out;
+			if (!ports[pi].written) {
+				st = emit_port(w, &ports[pi], opts, err);
+				if (st != DISC_OK)
+					goto out;
+			}
 			ports_out++;
 		}
 	}

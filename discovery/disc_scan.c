@@ -39,6 +39,8 @@ static const char *const phase_names[] = {"discovery", "ports", "waiting", "done
 #define MAX_LOCAL_TARGETS_SKIPPED 256
 /* Frames read per pcap_dispatch at the very end (bounded drain). */
 #define FINAL_DRAIN_ROUNDS 64
+/* How often a streaming scan writes what it found (ms). */
+#define STREAM_EVERY_MS 10
 
 uint64_t disc_scan_now_ns(void)
 {
@@ -324,6 +326,13 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 	disc_results_init(&s->results);
 	disc_route_table_init(&s->routes);
 	s->ports_probed = cfg->n_ports;
+	s->results.proxy_ports = cfg->n_ports;
+	/* connect() finds a host before the kernel's neighbour cache gives its MAC */
+	s->results.hold_hosts = cfg->mode == DISC_SCAN_CONNECT;
+	/* the least number of closed ports that no SYN proxy has (disc/results.h) */
+	if (cfg->n_ports >= DISC_SYN_PROXY_MIN_PORTS)
+		s->no_proxy_closed =
+			(uint32_t)(cfg->n_ports * (100 - DISC_SYN_PROXY_PERCENT) / 100 + 1);
 	st = disc_random_bytes(secret, sizeof(secret), err);
 	if (st != DISC_OK)
 		goto fail;
@@ -380,6 +389,7 @@ void disc_scan_free(struct disc_scan *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	disc_results_release(&s->results);
+	disc_results_take_release(&s->take);
 	disc_answers_release(&s->answers);
 	disc_route_table_release(&s->routes);
 	pthread_mutex_destroy(&s->lock);
@@ -1114,20 +1124,32 @@ static void on_tcp(struct disc_scan *s, const struct disc_frame *f)
 	if (t->dst_port > DISC_SCAN_SPORT_BASE &&
 	    t->dst_port < DISC_SCAN_SPORT_BASE + DISC_SCAN_SPORT_RANGE && syn_answer) {
 		bool is_new = false, in_block, first;
+		uint32_t closed = 0;
 
 		pthread_mutex_lock(&s->answers_lock);
-		in_block = disc_answers_mark(&s->answers, them, t->src_port, &first);
+		if (synack)
+			in_block = disc_answers_mark(&s->answers, them, t->src_port, &first);
+		else
+			in_block = disc_answers_mark_closed(&s->answers, them, t->src_port, &first,
+							    &closed);
 		pthread_mutex_unlock(&s->answers_lock);
 		if (!synack) {
 			/*
 			 * A closed port: only its bit (no retry) and, the first time, the
 			 * host (up, for -Pn). Nearly every probe of a sweep ends here, so
-			 * nothing per port is kept and the results lock is left alone.
+			 * nothing per port is kept and the results lock is left alone,
+			 * but once per host: when its closed ports prove it no SYN
+			 * proxy, so that its open ports can be written while it runs.
 			 */
 			if (first || !in_block)
 				record_host(s, them, DISC_REASON_RST, f->ip.ttl, NULL);
 			else
 				atomic_fetch_add(&s->replies, 1);
+			if (closed && closed == s->no_proxy_closed) {
+				pthread_mutex_lock(&s->lock);
+				disc_results_closed(&s->results, them, closed);
+				pthread_mutex_unlock(&s->lock);
+			}
 			return;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -1201,6 +1223,55 @@ static void *rx_main(void *arg)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Streaming */
+
+void disc_scan_stream(struct disc_scan *s, struct disc_obs_writer *w,
+		      const struct disc_vendor_db *vendors)
+{
+	s->stream = w;
+	s->stream_vendors = vendors;
+}
+
+void disc_scan_stream_poll(struct disc_scan *s, bool force)
+{
+	struct disc_results_emit_opts o = {
+		.vendors = s->stream_vendors,
+		.targets = s->cfg.targets,
+		.proto = "tcp",
+	};
+	uint64_t now = disc_scan_now_ns();
+	enum disc_status st;
+
+	if (!s->stream || s->out_err.status != DISC_OK || (!force && now < s->next_stream_ns))
+		return;
+	s->next_stream_ns = now + STREAM_EVERY_MS * 1000000ull;
+	pthread_mutex_lock(&s->lock);
+	st = disc_results_take(&s->results, &s->take, &s->out_err);
+	pthread_mutex_unlock(&s->lock);
+	/* Written without the lock: a reader that is slow to take the lines
+	 * holds up this thread only, never the receive thread. */
+	if (st == DISC_OK && s->take.n_hosts + s->take.n_ports > 0) {
+		st = disc_results_take_write(&s->take, s->stream, &o, &s->out_err);
+		if (st == DISC_OK && fflush(s->stream->out) != 0)
+			st = disc_error_set(&s->out_err, DISC_ERR_IO, "writing the output: %s",
+					    strerror(errno));
+	}
+	if (st != DISC_OK)
+		atomic_store(&s->failed, true);
+}
+
+/* The port scan is over: every host not left a SYN proxy gets its ports written. */
+static void stream_settle(struct disc_scan *s)
+{
+	if (!s->stream)
+		return;
+	pthread_mutex_lock(&s->lock);
+	disc_results_settle(&s->results, s->ports_probed);
+	pthread_mutex_unlock(&s->lock);
+	disc_scan_stream_poll(s, true);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Running */
 
 void disc_scan_get_stats(const struct disc_scan *s, struct disc_scan_stats *out)
@@ -1256,11 +1327,18 @@ enum disc_status disc_scan_run(struct disc_scan *s, struct disc_error *err)
 	init_rate(s);
 	if (s->cfg.mode == DISC_SCAN_CONNECT) {
 		st = disc_scan_run_connect(s, err);
+		stream_settle(s);
 		atomic_store(&s->phase, PHASE_DONE);
+		if (st == DISC_OK && s->out_err.status != DISC_OK) {
+			if (err)
+				*err = s->out_err;
+			st = s->out_err.status;
+		}
 		return st;
 	}
 	if (s->cfg.dry_run) {
 		tx_main(s);
+		stream_settle(s);
 		goto done;
 	}
 	if (pthread_create(&rx, NULL, rx_main, s) != 0)
@@ -1275,16 +1353,20 @@ enum disc_status disc_scan_run(struct disc_scan *s, struct disc_error *err)
 		sleep_ns(DISC_SCAN_TICK_MS * 1000000ull / 5);
 		disc_scan_should_stop(s);
 		disc_scan_report_progress(s);
+		disc_scan_stream_poll(s, false);
 	}
 	pthread_join(tx, NULL);
 	atomic_store(&s->rx_stop, true);
 	pthread_join(rx, NULL);
 	if (pcap_stats(s->pcap, &ps) == 0)
 		s->drops = (uint64_t)ps.ps_drop + ps.ps_ifdrop;
+	stream_settle(s);
 done:
 	atomic_store(&s->phase, PHASE_DONE);
 	if (atomic_load(&s->failed)) {
-		const struct disc_error *e = s->tx_err.status != DISC_OK ? &s->tx_err : &s->rx_err;
+		const struct disc_error *e = s->out_err.status != DISC_OK  ? &s->out_err
+					     : s->tx_err.status != DISC_OK ? &s->tx_err
+									   : &s->rx_err;
 
 		if (err)
 			*err = *e;

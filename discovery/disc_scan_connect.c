@@ -30,6 +30,9 @@
 #define EXPIRE_EVERY_NS 10000000ull
 /* The descriptor limit is raised at most to this. */
 #define FD_LIMIT 65536
+/* Answers are taken at least this often while sending, so that they are
+ * written while the scan runs, not when the connection slots run out. */
+#define SERVICE_EVERY_NS 10000000ull
 
 struct conn {
 	int fd; /* -1: slot free */
@@ -45,7 +48,7 @@ struct cscan {
 	struct conn *conns; /* owned, cap slots */
 	size_t *free_slots; /* owned stack of free slot numbers */
 	size_t cap, n_free;
-	uint64_t timeout_ns, next_expire;
+	uint64_t timeout_ns, next_expire, next_service;
 };
 
 static void record(struct disc_scan *s, uint32_t ip, uint16_t port, bool open, bool discovery)
@@ -118,7 +121,9 @@ static void service(struct cscan *c, int timeout_ms)
 		timeout_ms = 0;
 	} while (n == EPOLL_EVENTS); /* a full batch: more may be waiting */
 	disc_scan_report_progress(c->s);
+	disc_scan_stream_poll(c->s, false);
 	now = disc_scan_now_ns();
+	c->next_service = now + SERVICE_EVERY_NS;
 	if (now < c->next_expire || c->n_free == c->cap)
 		return;
 	c->next_expire = now + EXPIRE_EVERY_NS;
@@ -161,6 +166,8 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, bool 
 	for (int waits = 0;; waits++) {
 		int fd, e;
 
+		if (disc_scan_now_ns() >= c->next_service)
+			service(c, 0);
 		while (c->n_free == 0 && !disc_scan_should_stop(s))
 			service(c, DISC_SCAN_TICK_MS);
 		if (disc_scan_should_stop(s) || disc_scan_take_tokens(s, 1) == 0)
@@ -310,6 +317,8 @@ static enum disc_status discover_block(struct cscan *c, struct host_block *b,
 		if (disc_results_find(&s->results, b->ip[i]))
 			b->ip[kept++] = b->ip[i];
 	}
+	/* their MACs are known now: the hosts may be written */
+	disc_results_ready(&s->results);
 	pthread_mutex_unlock(&s->lock);
 	disc_neigh_table_release(&nt);
 	b->n = kept;
@@ -408,6 +417,13 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 				continue;
 		}
 		st = scan_block(&c, &b, block_no++, err);
+		if (s->cfg.skip_discovery) {
+			/* -Pn: the block's hosts were found by its port scan */
+			add_macs(s);
+			pthread_mutex_lock(&s->lock);
+			disc_results_ready(&s->results);
+			pthread_mutex_unlock(&s->lock);
+		}
 	}
 out:
 	/* Every descriptor is closed, also when stopping or failing. */

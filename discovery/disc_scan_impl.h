@@ -78,6 +78,14 @@ struct disc_scan {
 	uint64_t last_ns;
 	uint64_t next_progress_ns;
 	struct disc_error tx_err, rx_err;
+
+	/* Streaming (disc_scan_stream): written from the thread in disc_scan_run. */
+	struct disc_obs_writer *stream; /* borrowed; NULL: everything at disc_scan_emit */
+	const struct disc_vendor_db *stream_vendors;
+	struct disc_results_take take;
+	uint64_t next_stream_ns;
+	struct disc_error out_err; /* a write failed: the scan stops */
+	uint32_t no_proxy_closed;  /* closed ports that prove a host no SYN proxy; 0: any host */
 };
 
 enum { PHASE_DISCOVERY, PHASE_PORTS, PHASE_WAITING, PHASE_DONE };
@@ -92,6 +100,13 @@ uint64_t disc_scan_take_tokens(struct disc_scan *s, uint64_t want);
 
 /* Calls the progress callback if its interval has passed (from the running thread). */
 void disc_scan_report_progress(struct disc_scan *s);
+
+/*
+ * Streaming: writes what may be written now (disc_results_take), at most
+ * every STREAM_EVERY_MS unless force; from the thread in disc_scan_run. A
+ * write error is kept in out_err and stops the scan.
+ */
+void disc_scan_stream_poll(struct disc_scan *s, bool force);
 
 /* Host walking shared by both engines. */
 enum disc_status disc_scan_block_alloc(struct host_block *b, struct disc_error *err);

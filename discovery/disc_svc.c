@@ -94,6 +94,8 @@ struct engine {
 	uint64_t connect_ns, endpoint_ns, null_ns, next_progress;
 	uint64_t t0;
 	bool nomem;
+	bool cb_failed; /* on_result returned an error, kept in cb_err */
+	struct disc_error cb_err;
 };
 
 static uint64_t now_ns(void)
@@ -629,6 +631,10 @@ static void end_endpoint(struct engine *e, struct endpoint *ep, int best)
 	ep->done = true;
 	e->n_done++;
 	e->n_active--;
+	/* written as soon as it is known (cmdb discover streams its output) */
+	if (r->reached && e->cfg->on_result && !e->cb_failed &&
+	    e->cfg->on_result(e->cfg->result_ctx, r, &e->cb_err) != DISC_OK)
+		e->cb_failed = true;
 }
 
 /* Ends the endpoint when its best answer is known, or starts the next step. */
@@ -852,6 +858,12 @@ enum disc_status disc_svc_detect(const struct disc_svc_config *cfg,
 			st = disc_error_set(err, DISC_ERR_NOMEM, "out of memory during service detection");
 			break;
 		}
+		if (e.cb_failed) {
+			st = e.cb_err.status != DISC_OK ? e.cb_err.status : DISC_ERR_IO;
+			if (err)
+				*err = e.cb_err;
+			break;
+		}
 	}
 	report(&e, now_ns(), true);
 out:
@@ -911,8 +923,8 @@ static int cmp_result(const void *a, const void *b)
 	return x->t.port < y->t.port ? -1 : x->t.port > y->t.port;
 }
 
-static enum disc_status emit_one(const struct disc_svc_result *r, struct disc_obs_writer *w,
-				 struct disc_error *err)
+enum disc_status disc_svc_emit_one(const struct disc_svc_result *r, struct disc_obs_writer *w,
+				   struct disc_error *err)
 {
 	const char *proto = r->t.proto == DISC_PROTO_UDP ? "udp" : "tcp";
 	struct disc_obs_tls tls = {
@@ -971,7 +983,7 @@ enum disc_status disc_svc_emit(const struct disc_svc_results *res, struct disc_o
 	if (n)
 		qsort(order, n, sizeof(*order), cmp_result);
 	for (size_t i = 0; i < n && st == DISC_OK; i++) {
-		st = emit_one(order[i], w, err);
+		st = disc_svc_emit_one(order[i], w, err);
 		written += st == DISC_OK;
 	}
 	free(order);
@@ -1002,7 +1014,7 @@ enum disc_status disc_svc_scan_detect(struct disc_scan *scan, const struct disc_
 		const struct disc_result_host *h = disc_results_find(found, p->ip);
 
 		/* A SYN proxy's ports were not reported; they are not services either. */
-		if (h && disc_results_is_syn_proxy(h->open, scan->ports_probed))
+		if (h && disc_results_host_is_proxy(h, scan->ports_probed))
 			continue;
 		t[n++] = (struct disc_svc_target){.ip = p->ip, .port = p->port, .proto = DISC_PROTO_TCP};
 	}

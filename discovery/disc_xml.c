@@ -352,20 +352,38 @@ static void write_port(struct xw *x, const json_t *p, const json_t *svc, const j
 	end(x);
 }
 
-/* A host from its records r[0..n): the host line first, then ports and services sorted. */
+/*
+ * A host from its records r[0..n): the host lines first, then ports and
+ * services sorted. A host line repeated later (a streaming scan writes one
+ * when it learns more: a TTL, a MAC, the OS guess, a SYN proxy) says it
+ * all: the last one counts, with the time of the first, when the host was
+ * seen.
+ */
 static void write_host(struct xw *x, const struct rec *r, size_t n, long long fallback_time)
 {
-	json_t *h = load(&r[0]);
-	json_t *ttl = json_object_get(h, "ttl"), *os = json_object_get(h, "os");
-	const char *mac = str_of(h, "mac"), *hostname = str_of(h, "hostname");
-	const char *ip = str_of(h, "ip");
-	long long at = epoch_of(str_of(h, "at"));
 	size_t i = 1;
+	json_t *first, *h;
+	json_t *ttl, *os;
+	const char *mac, *hostname, *ip;
+	long long at;
 
-	if (!h) {
+	while (i < n && r[i].kind == REC_HOST)
+		i++;
+	first = load(&r[0]);
+	h = i > 1 ? load(&r[i - 1]) : json_incref(first);
+	if (!first || !h) {
+		json_decref(first);
+		json_decref(h);
 		x->ok = false;
 		return;
 	}
+	at = epoch_of(str_of(first, "at"));
+	json_decref(first);
+	ttl = json_object_get(h, "ttl");
+	os = json_object_get(h, "os");
+	mac = str_of(h, "mac");
+	hostname = str_of(h, "hostname");
+	ip = str_of(h, "ip");
 	if (at < 0)
 		at = fallback_time;
 	start(x, "host");
@@ -399,8 +417,6 @@ static void write_host(struct xw *x, const struct rec *r, size_t n, long long fa
 	}
 	end(x);
 	start(x, "ports");
-	while (i < n && r[i].kind == REC_HOST)
-		i++; /* a repeated host line: the first counts */
 	while (i < n) {
 		const struct rec *pr = NULL, *sr = NULL;
 		size_t j = i;

@@ -5,7 +5,9 @@
  * The work is libdisc's (disc/scan.h); this file turns options into a scan
  * configuration, opens the output, drops privileges once the raw sockets are
  * open, reports progress on a terminal, and writes the first (scan) and last
- * (scan_end) lines around what the engine found.
+ * (scan_end) lines around what the engine found. What is found is written as
+ * it is found, flushed (docs/observations.md, "Order and timing"), so that
+ * `cmdb scan` can ingest it while the scan runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,9 +44,11 @@ const char usage_discover[] =
 	"       cmdb discover --pcap FILE [TARGET...] [--os] [-o FILE] [-oX FILE]\n"
 	"\n"
 	"Finds live hosts and open TCP ports and writes what it saw as observations,\n"
-	"one JSON object per line (docs/observations.md): a scan line, then each host\n"
-	"followed by its open ports, then what runs on each port (service lines),\n"
-	"then a scan_end line. Needs no database.\n"
+	"one JSON object per line (docs/observations.md): a scan line, then each\n"
+	"host, open port and service (what runs on the port) as soon as it is found,\n"
+	"flushed, so that a reader can act on it while the scan runs; at the end a\n"
+	"host line again for each host of which more became known (TTL, OS guess,\n"
+	"SYN proxy), then a scan_end line. Needs no database.\n"
 	"\n"
 	"Host discovery sends ARP requests to targets on a directly attached network\n"
 	"and ICMP echo, ICMP timestamp, TCP SYN to 443 and TCP ACK to 80 to routed\n"
@@ -585,6 +589,18 @@ static int extras_release(const struct discover_opts *o, struct extras *e, int c
 	return code;
 }
 
+/* Service detection's on_result: each service line as soon as it is known. */
+static enum disc_status write_service(void *ctx, const struct disc_svc_result *r,
+				      struct disc_error *err)
+{
+	struct disc_obs_writer *w = ctx;
+	enum disc_status st = disc_svc_emit_one(r, w, err);
+
+	if (st == DISC_OK && fflush(w->out) != 0)
+		st = disc_error_set(err, DISC_ERR_IO, "writing the output: %s", strerror(errno));
+	return st;
+}
+
 static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 {
 	struct disc_targets targets;
@@ -695,19 +711,23 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	}
 	fflush(out);
 	install_signals();
+	disc_scan_stream(scan, &w, have_vendors ? &vendors : NULL);
 	run_st = disc_scan_run(scan, &err);
 	if (pctx.shown)
 		fputs("\r\033[K", stderr);
 	disc_scan_get_stats(scan, &st);
 	complete = run_st == DISC_OK && !st.interrupted;
-	/* Services are detected before the host lines are written: with --os
-	 * their banners hint at each host's platform. A failure here still
+	/* The hosts and ports are out (streamed); each service line follows as
+	 * soon as its detection ends. The last host lines come after them: with
+	 * --os the banners hint at each host's platform. A failure here still
 	 * ends the output with scan_end, marked incomplete. */
 	if (run_st == DISC_OK && complete && !o->no_service && !o->dry_run) {
 		struct disc_svc_config sc = {.stop = &stop_requested,
 					     .progress = cfg.progress,
 					     .progress_ctx = cfg.progress_ctx,
-					     .progress_ms = cfg.progress_ms};
+					     .progress_ms = cfg.progress_ms,
+					     .on_result = write_service,
+					     .result_ctx = &w};
 
 		svc_ran = disc_svc_scan_detect(scan, &sc, ports.udp, ports.n_udp, &svc, &svc_err) == DISC_OK;
 		if (pctx.shown)
@@ -719,14 +739,8 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		code = cli_fail("writing the output: %s", err.msg);
 		goto out;
 	}
-	if (svc_ran) {
-		if (disc_svc_emit(&svc, &w, NULL, &err)) {
-			code = cli_fail("writing the output: %s", err.msg);
-			goto out;
-		}
-		for (size_t i = 0; i < svc.n; i++)
-			n_named += svc.r[i].m.service[0] != '\0';
-	}
+	for (size_t i = 0; svc_ran && i < svc.n; i++)
+		n_named += svc.r[i].m.service[0] != '\0';
 	{
 		struct disc_obs_scan_end e = {
 			.complete = complete,

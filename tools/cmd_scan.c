@@ -28,11 +28,12 @@ const char usage_scan[] =
 	"Usage: cmdb scan TARGET... [discover options] [--dry-run] [--source NAME]\n"
 	"\n"
 	"Discovers TARGET... (see cmdb discover for targets, ports and options) and\n"
-	"ingests what it finds into the CMDB as it arrives: the same as\n"
-	"cmdb discover ... | cmdb ingest -, with the scanner in its own unprivileged\n"
-	"process. Every observation is also written to a spool file under the cmdb\n"
-	"home; if the database fails during the scan, the spool is kept and the\n"
-	"command says how to replay it (cmdb ingest FILE), and exits 1.\n"
+	"ingests what it finds into the CMDB as it arrives (within about a second,\n"
+	"while the scan runs): the same as cmdb discover ... | cmdb ingest -, with\n"
+	"the scanner in its own unprivileged process. Every observation is also\n"
+	"written to a spool file under the cmdb home; if the database fails during\n"
+	"the scan, the spool is kept and the command says how to replay it\n"
+	"(cmdb ingest FILE), and exits 1.\n"
 	"\n"
 	"  --dry-run       scan, then show what would change in the CMDB; write nothing\n"
 	"  --source NAME   who made the observations (default discover)\n"
@@ -89,7 +90,9 @@ static int split_args(struct cli *cli, int argc, char **argv, char **scan_argv,
 int cmd_scan(struct cli *cli, int argc, char **argv)
 {
 	struct cli_ingest_report report = {.what = "scan output line"};
-	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &report};
+	/* what the scanner writes as it finds it reaches the CMDB within a second */
+	struct cmdb_ingest_options io = {.on_reject = cli_ingest_reject, .on_change = cli_ingest_change, .ctx = &report,
+					 .flush_ms = 1000};
 	struct cmdb_ingest_stats st = {0};
 	struct cmdb_error err = {0};
 	struct cmdb_ingest *in = NULL;

@@ -64,6 +64,41 @@ static void test_mark_sets_the_probe_index(void **state)
 	disc_answers_release(&a);
 }
 
+/* Closed ports are counted per host, each port once, and the count starts over per block. */
+static void test_closed_counts(void **state)
+{
+	struct disc_answers a;
+	uint16_t ports[] = {21, 22, 80, 443, 8080};
+	uint32_t hosts[] = {IP(198, 18, 1, 11), IP(198, 18, 1, 12)};
+	uint32_t closed = 99;
+	bool first;
+
+	assert_int_equal(disc_answers_init(&a, ports, 5, 16, NULL), DISC_OK);
+	disc_answers_start(&a, hosts, 2);
+	assert_true(disc_answers_mark_closed(&a, hosts[0], 21, &first, &closed));
+	assert_true(first);
+	assert_int_equal(closed, 1);
+	/* a repeated RST (a retry's answer, a retransmission) counts once */
+	assert_true(disc_answers_mark_closed(&a, hosts[0], 21, &first, &closed));
+	assert_false(first);
+	assert_int_equal(closed, 1);
+	/* an open port of the same host is no closed port */
+	assert_true(disc_answers_mark(&a, hosts[0], 22, NULL));
+	assert_true(disc_answers_mark_closed(&a, hosts[0], 80, NULL, &closed));
+	assert_int_equal(closed, 2);
+	assert_true(disc_answers_mark_closed(&a, hosts[1], 80, NULL, &closed));
+	assert_int_equal(closed, 1);
+	/* not in the block: no count */
+	assert_false(disc_answers_mark_closed(&a, IP(198, 18, 1, 13), 80, NULL, &closed));
+	assert_int_equal(closed, 0);
+	assert_false(disc_answers_mark_closed(&a, hosts[0], 23, NULL, &closed));
+	assert_int_equal(closed, 0);
+	disc_answers_start(&a, hosts, 2);
+	assert_true(disc_answers_mark_closed(&a, hosts[0], 443, NULL, &closed));
+	assert_int_equal(closed, 1);
+	disc_answers_release(&a);
+}
+
 static void test_unknown_pairs_are_not_marked(void **state)
 {
 	struct disc_answers a;
@@ -156,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_block_hosts),
 		cmocka_unit_test(test_init_refuses_bad_sizes),
 		cmocka_unit_test(test_mark_sets_the_probe_index),
+		cmocka_unit_test(test_closed_counts),
 		cmocka_unit_test(test_unknown_pairs_are_not_marked),
 		cmocka_unit_test(test_port_range),
 		cmocka_unit_test(test_start_clears_the_last_block),

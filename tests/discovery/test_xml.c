@@ -150,6 +150,38 @@ static void test_full_document(void **state)
 	disc_xml_free(x);
 }
 
+/*
+ * A streaming scan writes a host line as soon as the host answers and again
+ * when it learns more: one host in the XML, with the last line's facts and
+ * the first line's time.
+ */
+static void test_repeated_host_line(void **state)
+{
+	struct disc_xml *x = disc_xml_new();
+	struct disc_xml_info info = {.version = "0.1.0", .scan_type = "syn"};
+	xmlDocPtr d;
+
+	assert_non_null(x);
+	add(x, SCAN);
+	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:01.000Z\",\"ip\":\"10.0.0.2\","
+	       "\"mac\":\"00:1b:21:aa:bb:cc\",\"reason\":\"arp-response\"}");
+	add(x, "{\"kind\":\"port\",\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":22,"
+	       "\"state\":\"open\",\"reason\":\"syn-ack\"}");
+	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:03.000Z\",\"ip\":\"10.0.0.2\","
+	       "\"mac\":\"00:1b:21:aa:bb:cc\",\"ttl\":64,\"reason\":\"arp-response\","
+	       "\"os\":{\"family\":\"Linux\",\"confidence\":80}}");
+	add(x, SCAN_END);
+	d = render(x, &info);
+	assert_string_equal(xp(d, "count(/nmaprun/host)"), "1");
+	assert_string_equal(xp(d, "string(/nmaprun/host/@starttime)"), "1767225601");
+	assert_string_equal(xp(d, "string(/nmaprun/host/status/@reason_ttl)"), "64");
+	assert_string_equal(xp(d, "string(/nmaprun/host/os/osmatch/@name)"), "Linux");
+	assert_string_equal(xp(d, "count(/nmaprun/host/ports/port)"), "1");
+	assert_string_equal(xp(d, "string(/nmaprun/host/ports/port/@portid)"), "22");
+	xmlFreeDoc(d);
+	disc_xml_free(x);
+}
+
 static void test_incomplete_and_passive(void **state)
 {
 	struct disc_xml *x = disc_xml_new();
@@ -230,6 +262,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_document),
+		cmocka_unit_test(test_repeated_host_line),
 		cmocka_unit_test(test_incomplete_and_passive),
 		cmocka_unit_test(test_writer_tee_and_fd),
 	};

@@ -38,6 +38,12 @@ struct cmdb_ingest_options {
 	const char *source;  /* who says it: "discover" unless given */
 	bool dry_run;        /* reconcile, report, and roll every batch back */
 	size_t batch_lines;  /* observations per batch; 0: 10000 */
+	/* cmdb_ingest_stream(_tee): apply a partial batch once its first line
+	 * has waited this long (ms), so that lines arriving slowly (a running
+	 * scan) reach the CMDB promptly; 0: only full batches and scan_end.
+	 * Makes the stream's descriptor non-blocking while it reads (restored
+	 * after), so give only a pipe of your own. Ignored in a dry run. */
+	unsigned flush_ms;
 	cmdb_reject_fn on_reject;
 	cmdb_change_fn on_change;
 	void *ctx;
@@ -75,6 +81,9 @@ cmdb_rc cmdb_ingest_stream(struct cmdb_ingest *in, FILE *f, struct cmdb_error *e
  * database error is returned. *tee_failed is set when writing tee failed. */
 cmdb_rc cmdb_ingest_stream_tee(struct cmdb_ingest *in, FILE *f, FILE *tee, bool *tee_failed,
 			       struct cmdb_error *err);
+
+/* Applies what is buffered (a partial batch) now. */
+cmdb_rc cmdb_ingest_flush(struct cmdb_ingest *in, struct cmdb_error *err);
 
 /* Applies what is buffered and fills stats. The ingest stays open. */
 cmdb_rc cmdb_ingest_finish(struct cmdb_ingest *in, struct cmdb_ingest_stats *stats,

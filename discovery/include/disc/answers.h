@@ -48,6 +48,7 @@ struct disc_answers {
 	uint32_t *slot_no;
 	size_t slot_mask;
 	uint8_t *host_marked;	/* per host_no: whether anything of it was marked; owned */
+	uint32_t *host_closed;	/* per host_no: distinct closed ports marked (RSTs); owned */
 	size_t n_hosts;		/* of the current block */
 	_Atomic uint64_t *bits; /* owned */
 };
@@ -77,6 +78,16 @@ void disc_answers_start(struct disc_answers *a, const uint32_t *ip, size_t n);
  * says whether it is the first mark for that host in this block.
  */
 bool disc_answers_mark(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first);
+
+/*
+ * As disc_answers_mark, for a closed port (a RST), and counts the host's
+ * distinct closed ports in this block (a repeated RST counts once): *closed
+ * (may be NULL) gets the count after this mark, 0 when the pair is not in
+ * the block. Enough closed ports prove that a host is no SYN proxy
+ * (disc/results.h), so its open ports can be written while the scan runs.
+ */
+bool disc_answers_mark_closed(struct disc_answers *a, uint32_t ip, uint16_t port, bool *first,
+			      uint32_t *closed);
 
 /* Whether the probe with permutation index idx (port_no * n + host_no) was answered. */
 static inline bool disc_answers_test(const struct disc_answers *a, uint64_t idx)

@@ -39,8 +39,8 @@
  * written.
  *
  * Usage: disc_scan_open (opens the sockets: needs privilege), drop
- * privileges (disc_priv_drop), disc_scan_run, disc_scan_emit,
- * disc_scan_free.
+ * privileges (disc_priv_drop), disc_scan_stream (optional), disc_scan_run,
+ * disc_scan_emit, disc_scan_free.
  */
 #ifndef DISC_SCAN_H
 #define DISC_SCAN_H
@@ -130,6 +130,19 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 const char *disc_scan_iface(const struct disc_scan *s);
 
 /*
+ * Streaming: disc_scan_run then writes host and port lines through w as they
+ * are found, from the thread that called it, flushing w's stream after each
+ * round: a host at once (connect mode: once its MAC was looked up after its
+ * block's discovery), an open port once its host's line is out and the host
+ * is proven no SYN proxy (disc/results.h; at the latest when the port scan
+ * ends). disc_scan_emit afterwards writes only the rest. w and vendors (may
+ * be NULL) are borrowed until disc_scan_free. A write error stops the scan,
+ * and disc_scan_run returns it.
+ */
+void disc_scan_stream(struct disc_scan *s, struct disc_obs_writer *w,
+		      const struct disc_vendor_db *vendors);
+
+/*
  * Runs the scan to its end, or until *cfg->stop. Returns DISC_OK also when
  * stopped (stats.interrupted says so); an error when sending or capturing
  * failed, with what was found so far still in the results.
@@ -141,8 +154,10 @@ void disc_scan_get_stats(const struct disc_scan *s, struct disc_scan_stats *out)
 
 /*
  * Writes the hosts and open ports found through w (sorted; SYN proxies as
- * one host line each). vendors may be NULL. Counts in *n_hosts, *n_ports and
- * *n_proxies (each may be NULL).
+ * one host line each); after streaming only what is left: a host line again
+ * where it changed (TTL, MAC, --os guess, SYN proxy). vendors may be NULL.
+ * Counts of the whole scan in *n_hosts, *n_ports and *n_proxies (each may be
+ * NULL).
  */
 enum disc_status disc_scan_emit(struct disc_scan *s, struct disc_obs_writer *w,
 				const struct disc_vendor_db *vendors, size_t *n_hosts,

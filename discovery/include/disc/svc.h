@@ -43,6 +43,8 @@
 #define DISC_SVC_RESPONSE_MAX	    16384 /* bytes of an answer kept for matching */
 #define DISC_SVC_MAX_SANS	    32 /* keeps the tls object well under ingest's 16 KiB */
 
+struct disc_svc_result;
+
 struct disc_svc_config {
 	const struct disc_svcdb *db; /* NULL: the built-in database */
 	unsigned max_conns;	     /* connections in flight; 0: DISC_SVC_DEFAULT_CONNS */
@@ -55,6 +57,14 @@ struct disc_svc_config {
 	void (*progress)(void *ctx, const struct disc_scan_stats *stats);
 	void *progress_ctx;
 	unsigned progress_ms;
+	/*
+	 * Called (from the thread running the detection) with each reached
+	 * endpoint as soon as its detection ends, for writing it at once
+	 * (disc_svc_emit_one). An error ends the run with that error. NULL: none.
+	 */
+	enum disc_status (*on_result)(void *ctx, const struct disc_svc_result *r,
+				      struct disc_error *err);
+	void *result_ctx;
 };
 
 struct disc_svc_target {
@@ -95,6 +105,13 @@ enum disc_status disc_svc_detect(const struct disc_svc_config *cfg,
 				 struct disc_svc_results *out, struct disc_error *err);
 
 void disc_svc_results_release(struct disc_svc_results *res);
+
+/*
+ * Writes the service line of r (reached and finished), after its port line
+ * for a UDP target (UDP ports are found by service detection only).
+ */
+enum disc_status disc_svc_emit_one(const struct disc_svc_result *r, struct disc_obs_writer *w,
+				   struct disc_error *err);
 
 /*
  * Writes one service line per reached target, sorted by address, protocol
