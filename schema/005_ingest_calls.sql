@@ -294,7 +294,8 @@ BEGIN
   SELECT DISTINCT ON (h.hostname) h.ci_id, 'fqdn', h.hostname FROM w_host h
    WHERE h.is_new AND h.hostname IS NOT NULL AND h.hostname ~ '^[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?$'
      AND NOT cmdb.junk_identity('fqdn', h.hostname)  -- 003
-     AND NOT EXISTS (SELECT FROM cmdb.ci_identity i WHERE i.kind = 'fqdn' AND i.value = h.hostname AND upper_inf(i.valid))
+     AND (SELECT i.id FROM cmdb.ci_identity i WHERE i.kind = 'fqdn' AND i.value = h.hostname AND upper_inf(i.valid)
+           LIMIT 1) IS NULL
    ORDER BY h.hostname, h.ci_id;
 
   -- new interfaces, named after their host
@@ -321,9 +322,9 @@ BEGIN
    WHERE r.type = 'has_interface' AND r.target_id = f.ci_id AND upper_inf(r.valid) AND r.source_id <> f.host_id;
   INSERT INTO cmdb.rel (type, source_id, target_id)
   SELECT DISTINCT 'has_interface', f.host_id, f.ci_id FROM w_iface f
-   WHERE f.host_id IS NOT NULL AND (f.is_new OR NOT EXISTS (
-     SELECT FROM cmdb.rel r WHERE r.type = 'has_interface' AND r.source_id = f.host_id AND r.target_id = f.ci_id
-        AND upper_inf(r.valid)));
+   WHERE f.host_id IS NOT NULL AND (f.is_new OR (
+     SELECT r.id FROM cmdb.rel r WHERE r.type = 'has_interface' AND r.source_id = f.host_id AND r.target_id = f.ci_id
+        AND upper_inf(r.valid) LIMIT 1) IS NULL);
   -- an address belongs to the interface it was seen on (or the host when no MAC)
   -- an address seen without its MAC in this batch (port and service lines
   -- only: the host line was in another batch) stays on the interface of
@@ -346,8 +347,8 @@ BEGIN
    WHERE r.type = 'has_address' AND r.target_id = o.ip_ci AND upper_inf(r.valid) AND r.source_id <> o.owner;
   INSERT INTO cmdb.rel (type, source_id, target_id)
   SELECT 'has_address', o.owner, o.ip_ci FROM w_addr_owner o
-   WHERE NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'has_address' AND r.source_id = o.owner
-                        AND r.target_id = o.ip_ci AND upper_inf(r.valid));
+   WHERE (SELECT r.id FROM cmdb.rel r WHERE r.type = 'has_address' AND r.source_id = o.owner
+            AND r.target_id = o.ip_ci AND upper_inf(r.valid) LIMIT 1) IS NULL;
 
   -- services: open ports, with what service detection found
   INSERT INTO w_svc (ip, proto, port, body, at, run)
@@ -386,8 +387,8 @@ BEGIN
   INSERT INTO cmdb.ci_identity (ci_id, kind, value) SELECT ci_id, 'endpoint', ident FROM w_svc WHERE is_new ORDER BY ci_id;
   INSERT INTO cmdb.rel (type, source_id, target_id)
   SELECT 'provides', s.host_id, s.ci_id FROM w_svc s
-   WHERE s.is_new OR NOT EXISTS (SELECT FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
-                                    AND r.target_id = s.ci_id AND upper_inf(r.valid));
+   WHERE s.is_new OR (SELECT r.id FROM cmdb.rel r WHERE r.type = 'provides' AND r.source_id = s.host_id
+                        AND r.target_id = s.ci_id AND upper_inf(r.valid) LIMIT 1) IS NULL;
 
   -- inventories: CIs of any type, found through the identities given (in
   -- order), else through a unique name within the type, else created
@@ -487,7 +488,8 @@ BEGIN
   INSERT INTO cmdb.ci_identity (ci_id, kind, value)
   SELECT DISTINCT ON (x.kind, x.value) w.ci_id, x.kind, x.value
     FROM w_ci_ident x JOIN w_ci w ON w.line = x.line
-   WHERE NOT EXISTS (SELECT FROM cmdb.ci_identity i WHERE i.kind = x.kind AND i.value = x.value AND upper_inf(i.valid))
+   WHERE (SELECT i.id FROM cmdb.ci_identity i WHERE i.kind = x.kind AND i.value = x.value AND upper_inf(i.valid)
+           LIMIT 1) IS NULL
    ORDER BY x.kind, x.value, x.line;
 
   -- the attributes whose winning claim this batch can change: a new or
@@ -512,22 +514,28 @@ BEGIN
   SELECT ci_id, attr, p_source, value, at, run FROM w_claim w
    WHERE NOT EXISTS (SELECT FROM w_seen s WHERE s.ci_id = w.ci_id);
   -- A claim on an older CI is compared with this source's last one, one
-  -- index probe each (005: LATERAL .. LIMIT 1 keeps it a probe; a hash join
-  -- would read every claim in the CMDB per batch). Its attribute is touched
+  -- index probe each (005: LATERAL .. LIMIT 1 and scalar subqueries keep it
+  -- a probe; a hash join, or EXISTS, which the planner may turn into a hashed
+  -- subplan, would read every claim in the CMDB per batch). Its attribute is touched
   -- when the value is new or another source claims it too (among equal
   -- priorities the latest wins, so a mere re-observation can change the
   -- winner); the claim is rewritten only when value, run or time moved.
-  WITH cmp AS MATERIALIZED (
+  -- (Whether another source claims anything of a CI is asked once per CI;
+  -- only those CIs are asked per attribute.)
+  WITH shared AS MATERIALIZED (
+    SELECT s.ci_id FROM w_seen s
+     WHERE (SELECT c.ci_id FROM cmdb.attr_claim c WHERE c.ci_id = s.ci_id AND c.source <> p_source LIMIT 1) IS NOT NULL),
+  cmp AS MATERIALIZED (
     SELECT w.ci_id, w.attr, w.value, w.at, w.run,
            p.found IS NULL OR p.value IS DISTINCT FROM w.value AS changed,
            p.found IS NULL OR p.value IS DISTINCT FROM w.value OR p.run IS DISTINCT FROM w.run
              OR p.observed_at < w.at AS moved,
-           o.contested IS NOT NULL AS contested
+           w.ci_id IN (SELECT ci_id FROM shared)
+             AND (SELECT c.ci_id FROM cmdb.attr_claim c WHERE c.ci_id = w.ci_id AND c.attr = w.attr
+                     AND c.source <> p_source LIMIT 1) IS NOT NULL AS contested
       FROM (SELECT * FROM w_claim WHERE ci_id IN (SELECT ci_id FROM w_seen) OFFSET 0) w
       LEFT JOIN LATERAL (SELECT true AS found, c.value, c.run, c.observed_at FROM cmdb.attr_claim c
-                          WHERE c.ci_id = w.ci_id AND c.attr = w.attr AND c.source = p_source LIMIT 1) p ON true
-      LEFT JOIN LATERAL (SELECT true AS contested FROM cmdb.attr_claim c
-                          WHERE c.ci_id = w.ci_id AND c.attr = w.attr AND c.source <> p_source LIMIT 1) o ON true),
+                          WHERE c.ci_id = w.ci_id AND c.attr = w.attr AND c.source = p_source LIMIT 1) p ON true),
   touched AS (
     INSERT INTO w_touched SELECT ci_id, attr FROM cmp WHERE changed OR contested)
   INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at, run)
