@@ -593,6 +593,46 @@ BEGIN
   RETURN NEXT;
 END $$;
 
+-- ---------------------------------------------------------------------------
+-- 5. identity_add of 003, refusing junk: `cmdb ci add -i serial=0` stored an
+-- identity that reconciliation never matches (it skips junk values), so the
+-- record claimed an identity it could never be found by.
+
+CREATE OR REPLACE FUNCTION cmdb.identity_add(p_ci bigint, p_kind text, p_value text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  v text := cmdb.identity_normalize(p_kind, p_value);
+  holder record;
+  new_id bigint;
+BEGIN
+  IF cmdb.junk_identity(p_kind, v) THEN
+    RAISE EXCEPTION '%=% is a placeholder, not an identity: values like 0, "Default string", "To be filled by O.E.M.", all-zero or broadcast MACs and localhost identify nothing',
+      p_kind, v USING ERRCODE = '22023';
+  END IF;
+  IF EXISTS (SELECT FROM cmdb.ci WHERE id = p_ci AND status = 'merged') THEN
+    RAISE EXCEPTION 'CI % was merged into CI %: its record is closed', p_ci,
+      (SELECT attributes ->> 'merged_into' FROM cmdb.ci WHERE id = p_ci) USING ERRCODE = '55000';
+  END IF;
+  SELECT c.id, c.name INTO holder FROM cmdb.ci_identity i JOIN cmdb.ci c ON c.id = i.ci_id
+   WHERE i.kind = p_kind AND i.value = v AND upper_inf(i.valid);
+  IF FOUND THEN
+    IF holder.id = p_ci THEN
+      RAISE EXCEPTION 'CI % already has identity %=%', p_ci, p_kind, v USING ERRCODE = '23505';
+    END IF;
+    RAISE EXCEPTION 'identity %=% is already held by CI % (%)', p_kind, v, holder.id, holder.name
+      USING ERRCODE = '23505';
+  END IF;
+  BEGIN
+    INSERT INTO cmdb.ci_identity (ci_id, kind, value) VALUES (p_ci, p_kind, v) RETURNING id INTO new_id;
+  EXCEPTION WHEN unique_violation THEN
+    SELECT c.id, c.name INTO holder FROM cmdb.ci_identity i JOIN cmdb.ci c ON c.id = i.ci_id
+     WHERE i.kind = p_kind AND i.value = v AND upper_inf(i.valid);
+    RAISE EXCEPTION 'identity %=% is already held by CI % (%)', p_kind, v, holder.id, holder.name
+      USING ERRCODE = '23505';
+  END;
+  RETURN new_id;
+END $$;
+
 -- unused since the ingest above
 DROP FUNCTION cmdb.next_ci_id();
 DROP FUNCTION cmdb.claimed(bigint);

@@ -28,6 +28,10 @@ refused 1 'a CI needs a name' ci add host "" -d y
 refused 1 'identity mac=02:00:00:00:00:aa is already held by CI [0-9]+ \(keeper\)' ci add host y -d y -i mac=0200.0000.00AA
 refused 1 'identity serial=SN-1 is already held' ci add host y -d y -i mac=02:00:00:00:00:bb -i serial=SN-1
 refused 1 'invalid MAC address "zz"' ci add host y -d y -i mac=zz
+refused 1 'serial=0 is a placeholder, not an identity' ci add host y -d y -i serial=0
+refused 1 'serial=To be filled by O.E.M. is a placeholder' ci add host y -d y -i 'serial=To be filled by O.E.M.'
+refused 1 'mac=ff:ff:ff:ff:ff:ff is a placeholder' ci add host y -d y -i mac=FF-FF-FF-FF-FF-FF
+refused 1 'fqdn=localhost is a placeholder' ci set keeper -i fqdn=localhost
 refused 2 'malformed identity' ci add host y -d y -i novalue
 refused 2 'malformed attribute "noequals"' ci add host y -d y -a noequals
 refused 2 'malformed attribute' ci add host y -d y -a =v
