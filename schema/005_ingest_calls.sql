@@ -633,6 +633,21 @@ BEGIN
   RETURN new_id;
 END $$;
 
+-- ---------------------------------------------------------------------------
+-- 6. Sightings as HOT updates
+--
+-- A re-scan that finds everything as it was still moves every CI's
+-- last_seen and every claim's time and run. With last_seen indexed and full
+-- pages, each of those updates wrote a new entry into every index of its
+-- table (five for ci, a GIN among them). Without the index on last_seen and
+-- with room left in each page, they are heap-only (HOT) updates: a re-scan
+-- of 90,002 observations took 13.7 s, now 10.7 s. `ci list --stale` reads
+-- the CIs in scope instead of the index (about 0.2 s at 1,000,000 CIs).
+-- The fill factors apply to pages written from now on.
+DROP INDEX cmdb.ci_last_seen_idx;
+ALTER TABLE cmdb.ci SET (fillfactor = 80);
+ALTER TABLE cmdb.attr_claim SET (fillfactor = 70);
+
 -- unused since the ingest above
 DROP FUNCTION cmdb.next_ci_id();
 DROP FUNCTION cmdb.claimed(bigint);
