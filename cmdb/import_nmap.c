@@ -110,6 +110,7 @@ struct nmap {
 	char start_at[32];
 	char *args;    /* owned */
 	char *version; /* owned */
+	bool ours;     /* scanner="cmdb": args is a cmdb discover command line */
 	char ports_spec[4096];
 	char scan_types[128];
 	int n_scaninfo;
@@ -324,23 +325,35 @@ static const char *const option_with_arg[] = {
 	"--port",
 };
 
-static bool takes_arg(const char *word)
+/* The same for `cmdb discover ... -oX FILE` (tools/cmd_discover.c), whose
+ * XML says scanner="cmdb". */
+static const char *const cmdb_option_with_arg[] = {
+	"-p", "--ports", "--top-ports", "-iL", "--iL", "--exclude", "--excludefile", "--rate", "--retries",
+	"--wait", "-i", "--iface", "--shard", "--seed", "-o", "--output", "-oX", "--oX", "--pcap",
+};
+
+static bool takes_arg(const char *word, bool ours)
 {
-	for (size_t i = 0; i < sizeof(option_with_arg) / sizeof(option_with_arg[0]); i++)
-		if (strcmp(word, option_with_arg[i]) == 0)
+	const char *const *list = ours ? cmdb_option_with_arg : option_with_arg;
+	size_t n = ours ? sizeof(cmdb_option_with_arg) / sizeof(cmdb_option_with_arg[0])
+			: sizeof(option_with_arg) / sizeof(option_with_arg[0]);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(word, list[i]) == 0)
 			return true;
 	return false;
 }
 
 /* Targets from the args attribute, as well as words split on blanks allow
  * (the shell's quoting is gone by the time nmap records them). The first
- * word is the program. -iL's file goes into options, its entries are not
- * known. */
+ * word is the program (for cmdb's own XML, the first two: cmdb discover).
+ * -iL's file goes into options, its entries are not known. */
 static json_t *targets_from_args(struct nmap *nm, json_t *options)
 {
 	json_t *targets = json_array();
 	char *copy = nm->args ? strdup(nm->args) : NULL, *save = NULL, *w;
-	bool first = true, skip_next = false;
+	int program_words = nm->ours ? 2 : 1;
+	bool skip_next = false;
 	const char *prev = NULL;
 
 	if (!targets || (nm->args && !copy)) {
@@ -350,8 +363,8 @@ static json_t *targets_from_args(struct nmap *nm, json_t *options)
 	}
 	for (w = copy ? strtok_r(copy, " \t\r\n", &save) : NULL; w;
 	     w = strtok_r(NULL, " \t\r\n", &save)) {
-		if (first) {
-			first = false;
+		if (program_words > 0) {
+			program_words--;
 			continue;
 		}
 		if (skip_next) {
@@ -361,7 +374,7 @@ static json_t *targets_from_args(struct nmap *nm, json_t *options)
 			continue;
 		}
 		if (w[0] == '-') {
-			skip_next = takes_arg(w);
+			skip_next = strchr(w, '=') == NULL && takes_arg(w, nm->ours);
 			prev = w;
 			continue;
 		}
@@ -412,6 +425,7 @@ static void on_nmaprun(struct nmap *nm)
 	nm->seen_root = true;
 	nm->args = attr_dup(nm, "args");
 	nm->version = attr_dup(nm, "version");
+	nm->ours = attr_eq(nm, "scanner", "cmdb");
 	if (start && cmdb_import_parse_int(start, 0, INT64_MAX, &sec))
 		cmdb_import_time_str(sec, 0, nm->start_at);
 	/* The same file (same start and command line) is the same scan. */

@@ -159,6 +159,47 @@ static void test_ipv6_only_host_is_counted(void **state)
 	collected_release(&c);
 }
 
+/* The targets of a command line: nmap's, and cmdb discover's own -oX
+ * (scanner="cmdb"), whose subcommand and option values are not targets. */
+static void check_targets(const char *args_attr, const char *scanner, const char *const *want, size_t n_want)
+{
+	char xml[1024];
+	struct collected c;
+	struct cmdb_import_stats st;
+	struct cmdb_error err;
+	json_t *targets;
+	int len;
+
+	len = snprintf(xml, sizeof(xml),
+		       "<nmaprun %s args=\"%s\" start=\"1700000000\">"
+		       "<runstats><finished time=\"1700000001\" exit=\"success\"/></runstats>"
+		       "</nmaprun>\n",
+		       scanner, args_attr);
+	collected_init(&c);
+	assert_int_equal(cmdb_import_nmap_xml_buffer((const uint8_t *)xml, (size_t)len, "mem.xml", collect, &c,
+						     &st, &err),
+			 CMDB_OK);
+	targets = json_object_get(json_array_get(c.list, 0), "targets");
+	if (json_array_size(targets) != n_want)
+		fail_msg("%s: %zu targets, want %zu", args_attr, json_array_size(targets), n_want);
+	for (size_t i = 0; i < n_want; i++)
+		assert_string_equal(json_string_value(json_array_get(targets, i)), want[i]);
+	collected_release(&c);
+}
+
+static void test_targets_from_args(void **state)
+{
+	static const char *const nmap_want[] = {"198.18.1.0/24", "198.18.2.7"};
+	static const char *const ours_want[] = {"198.18.1.0/24", "198.18.2.7"};
+
+	(void)state;
+	check_targets("nmap -sS -p 22,80 --max-retries 2 --min-rate=100 -oX out.xml 198.18.1.0/24 198.18.2.7",
+		      "scanner=\"nmap\"", nmap_want, 2);
+	check_targets("cmdb discover 198.18.1.0/24 -p 22,80 --rate 3000 --retries 1 --wait 0.5 -i veth0 "
+		      "--seed=7 --shard 1/2 --os -oX out.xml 198.18.2.7",
+		      "scanner=\"cmdb\"", ours_want, 2);
+}
+
 static void test_missing_attributes(void **state)
 {
 	struct collected c;
@@ -353,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_in_first_host_is_an_error),
 		cmocka_unit_test(test_hostile_strings),
 		cmocka_unit_test(test_ipv6_only_host_is_counted),
+		cmocka_unit_test(test_targets_from_args),
 		cmocka_unit_test(test_missing_attributes),
 		cmocka_unit_test(test_entities_refused),
 		cmocka_unit_test(test_external_dtd_not_loaded),
