@@ -648,6 +648,67 @@ DROP INDEX cmdb.ci_last_seen_idx;
 ALTER TABLE cmdb.ci SET (fillfactor = 80);
 ALTER TABLE cmdb.attr_claim SET (fillfactor = 70);
 
+-- ---------------------------------------------------------------------------
+-- 7. A relationship or identity made and ended in one transaction
+--
+-- Ending one sets valid = [lower, greatest(lower, now())): made in the same
+-- transaction, that is [now, now), an empty range, whose lower bound reads
+-- NULL, and 001's triggers took the NULL for a moved start and refused the
+-- change ("cannot be re-pointed"; "cannot be edited"). An empty range that
+-- ends a row begun at now() is an end like any other.
+
+CREATE OR REPLACE FUNCTION cmdb.rel_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  bad record;
+BEGIN
+  SELECT min(o.id) FILTER (WHERE NOT upper_inf(o.valid)) AS ended,
+         min(o.id) FILTER (WHERE (n.type, n.source_id, n.target_id,
+                                  CASE WHEN isempty(n.valid) AND lower(o.valid) = now() THEN lower(o.valid)
+                                       ELSE lower(n.valid) END)
+                                 IS DISTINCT FROM (o.type, o.source_id, o.target_id, lower(o.valid))) AS edited
+    INTO bad FROM old_rows o JOIN new_rows n ON n.id = o.id;
+  IF bad.ended IS NOT NULL THEN
+    RAISE EXCEPTION 'relationship % has ended and cannot change', bad.ended USING ERRCODE = '55000';
+  ELSIF bad.edited IS NOT NULL THEN
+    RAISE EXCEPTION 'a relationship cannot be re-pointed: end it and add a new one' USING ERRCODE = '55000';
+  END IF;
+  INSERT INTO cmdb.history (entity, op, ci_id, other_ci_id, rel_id, field, old, new)
+  SELECT 'rel', CASE WHEN upper_inf(n.valid) THEN 'update' ELSE 'unrelate' END,
+         n.source_id, n.target_id, n.id,
+         CASE WHEN upper_inf(n.valid) THEN 'attributes' ELSE n.type END,
+         CASE WHEN upper_inf(n.valid) THEN o.attributes
+              ELSE jsonb_build_object('type', n.type, 'source', n.source_id, 'target', n.target_id,
+                                      'attributes', o.attributes) END,
+         CASE WHEN upper_inf(n.valid) THEN n.attributes END
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+   WHERE NOT upper_inf(n.valid) OR n.attributes IS DISTINCT FROM o.attributes
+   ORDER BY n.id;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION cmdb.ci_identity_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  bad record;
+BEGIN
+  SELECT min(o.id) FILTER (WHERE NOT upper_inf(o.valid)) AS ended,
+         min(o.id) FILTER (WHERE (n.ci_id, n.kind, n.value,
+                                  CASE WHEN isempty(n.valid) AND lower(o.valid) = now() THEN lower(o.valid)
+                                       ELSE lower(n.valid) END)
+                                 IS DISTINCT FROM (o.ci_id, o.kind, o.value, lower(o.valid))) AS edited
+    INTO bad FROM old_rows o JOIN new_rows n ON n.id = o.id;
+  IF bad.ended IS NOT NULL THEN
+    RAISE EXCEPTION 'identity % has ended and cannot change', bad.ended USING ERRCODE = '55000';
+  ELSIF bad.edited IS NOT NULL THEN
+    RAISE EXCEPTION 'an identity cannot be edited: end it and add a new one' USING ERRCODE = '55000';
+  END IF;
+  INSERT INTO cmdb.history (entity, op, ci_id, field, old)
+  SELECT 'identity', 'identity_remove', n.ci_id, n.kind, to_jsonb(n.value)
+    FROM new_rows n WHERE NOT upper_inf(n.valid) ORDER BY n.id;
+  RETURN NULL;
+END $$;
+
 -- unused since the ingest above
 DROP FUNCTION cmdb.next_ci_id();
 DROP FUNCTION cmdb.claimed(bigint);

@@ -207,5 +207,16 @@ sql_refused "DELETE FROM cmdb.ci_status WHERE name = 'disposed'" "ci_status rows
 sql_refused "UPDATE cmdb.criticality SET name = 'urgent' WHERE name = 'critical'" "the key of a criticality row never changes" \
   "a criticality renamed"
 expect_eq "$(state)" "$before" "refused writes change nothing"
+
+# 005: a relationship and an identity made and ended in one transaction
+# (their ranges end up empty) are ended like any other, with history
+ha=$(sql "SELECT min(id) FROM cmdb.ci WHERE type = 'host'"); hb=$(sql "SELECT max(id) FROM cmdb.ci WHERE type = 'host'")
+if msg=$(psql -X -q -v ON_ERROR_STOP=1 "$CMDB_DB" -c "BEGIN" -c "SELECT cmdb.rel_add($ha, 'depends_on', $hb, '{}')" \
+          -c "SELECT cmdb.rel_rm($ha, 'depends_on', $hb)" -c "SELECT cmdb.identity_add($ha, 'serial', 'SAME-TX-1')" \
+          -c "SELECT cmdb.identity_remove($ha, 'serial', 'SAME-TX-1')" -c "COMMIT" 2>&1); then ok
+else bad "made and ended in one transaction: $msg"; fi
+expect_eq "$(sql "SELECT string_agg(op, ' ' ORDER BY id) FROM cmdb.history WHERE ci_id = $ha AND (field = 'depends_on' OR field = 'serial')")" \
+  "relate unrelate identity_add identity_remove" "their history"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.rel WHERE source_id = $ha AND type = 'depends_on' AND upper_inf(valid)")" 0 "no current relationship left"
 expect 0 audit chain
 finish
