@@ -21,22 +21,8 @@
 # (skip) without root or network namespaces.
 set -uo pipefail
 . "$(dirname "$0")/../cli/lib.sh"
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-LAB_SH="$TOP/tests/lab/lab.sh"
-CHECK="$TOP/tests/ingest/check_lab_cmdb.py"
-if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
-export PYTHONDONTWRITEBYTECODE=1
-
-if [ "$(id -u)" != 0 ]; then
-  echo "scan_stream: SKIP (needs root)"
-  exit 77
-fi
-probe="cmdblab-sprobe$$"
-if ! ip netns add "$probe" 2>/dev/null; then
-  echo "scan_stream: SKIP (cannot create network namespaces)"
-  exit 77
-fi
-ip netns del "$probe"
+. "$(dirname "$0")/lab_env.sh"
+lab_env scan_stream
 
 home=$(mktemp -d /tmp/cmdb-stream-XXXXXX)
 chmod 755 "$home"
