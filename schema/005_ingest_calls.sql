@@ -36,6 +36,11 @@
 --    written as probes (a scalar subquery, or LATERAL .. LIMIT 1), and
 --    ingest_batch runs with jit off and random_page_cost 1.1: what a batch
 --    touches is in memory.
+--
+-- Also here (each explained where it is): 5. identity_add refuses junk
+-- identities; 6. sightings as heap-only updates (no index on ci.last_seen,
+-- fill factors); 7. a relationship or identity made and ended in one
+-- transaction is an end like any other.
 
 DO $$
 BEGIN
