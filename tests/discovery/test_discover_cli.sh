@@ -80,6 +80,19 @@ expect_out '"host_discovery_only":false'
 if [ "${sn_built#*:}" -gt 0 ] && [ "${sn_built#*:}" -lt "$(grep -o '"probes_built":[0-9]*' "$out" | cut -d: -f2)" ]; then
   ok "-sn builds the discovery probes only (${sn_built#*:})"
 else bad "-sn builds the discovery probes only ($sn_built)"; fi
+# -sn's scope: the targets after the exclusions as the fewest CIDR blocks, no
+# ports. A connect() ping scan of loopback addresses (refused at once); none
+# for a shard, and none for targets that need more than 4096 blocks
+expect 0 discover -sn --connect --wait 0.1 -q 127.0.0.1-6 --exclude 127.0.0.3
+expect_out '"scope":\["127.0.0.1/32","127.0.0.2/32","127.0.0.4/31","127.0.0.6/32"\],"scope_ports":\{"tcp":\[\],"udp":\[\]\}'
+expect_no_out '"kind":"port"'
+expect 0 discover -sn --connect --wait 0.1 -q 127.0.0.0/24 --exclude 127.0.0.0,127.0.0.255
+expect_out '"scope":\["127.0.0.1/32","127.0.0.2/31","127.0.0.4/30",.*"127.0.0.128/26",.*"127.0.0.252/31","127.0.0.254/32"\]'
+expect 0 discover -sn --connect --wait 0.1 -q 127.0.0.1-6 --shard 1/2 --seed 3
+expect_no_out '"scope"'
+expect 0 discover -sn --connect --wait 0.1 --retries 0 --rate 100000 '127.0-31.0-255.1'
+expect_no_out '"scope"'
+expect_err "more than 4096 networks"
 # the summary goes to stderr, not into the observations
 expect 0 discover --dry-run -p 80 127.0.0.1
 expect_err "probes built \(none sent\)"
