@@ -141,7 +141,11 @@ static enum disc_status check_config(const struct disc_scan_config *c, struct di
 {
 	if (!c->targets || disc_targets_count(c->targets) == 0)
 		return disc_error_set(err, DISC_ERR_STATE, "no targets to scan");
-	if (!c->ports || c->n_ports == 0)
+	if (c->discovery_only && c->skip_discovery)
+		return disc_error_set(
+			err, DISC_ERR_STATE,
+			"host discovery only and no host discovery exclude each other");
+	if (!c->discovery_only && (!c->ports || c->n_ports == 0))
 		return disc_error_set(err, DISC_ERR_STATE, "no TCP ports to scan");
 	if (c->shards == 0 || c->shard >= c->shards)
 		return disc_error_set(err, DISC_ERR_RANGE, "bad shard %u of %u", c->shard + 1,
@@ -311,6 +315,12 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 	if (!s)
 		return disc_error_set(err, DISC_ERR_NOMEM, "out of memory");
 	s->cfg = *cfg;
+	if (cfg->discovery_only) {
+		/* no port scan: nothing below may size itself by a port list */
+		s->cfg.ports = NULL;
+		s->cfg.n_ports = 0;
+		cfg = &s->cfg;
+	}
 	s->fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->rate_lock, NULL);
@@ -359,8 +369,10 @@ enum disc_status disc_scan_open(struct disc_scan **out, const struct disc_scan_c
 	memcpy(s->probe_cfg.src_mac, s->ifc.mac, 6);
 	s->probe_cfg.src_ip = s->ifc.ip;
 	if (!cfg->dry_run) {
-		/* Before the receive thread can look at it. */
-		st = disc_answers_init(&s->answers, cfg->ports, cfg->n_ports, s->block_hosts, err);
+		/* Before the receive thread can look at it; -sn scans no ports. */
+		if (!cfg->discovery_only)
+			st = disc_answers_init(&s->answers, cfg->ports, cfg->n_ports,
+					       s->block_hosts, err);
 		if (st == DISC_OK)
 			st = open_socket(s, err);
 		if (st == DISC_OK)
@@ -1002,7 +1014,7 @@ static void *tx_main(void *arg)
 	}
 	txq_init(q, s);
 	st = phase_discovery(s, q, &s->tx_err);
-	if (st == DISC_OK && !disc_scan_should_stop(s))
+	if (st == DISC_OK && !s->cfg.discovery_only && !disc_scan_should_stop(s))
 		st = phase_ports(s, q, &s->tx_err);
 	if (st != DISC_OK)
 		atomic_store(&s->failed, true);
@@ -1121,8 +1133,10 @@ static void on_tcp(struct disc_scan *s, const struct disc_frame *f)
 			record_fp(s, f);
 		return;
 	}
+	/* -sn sent no port probes and has no answer map for their replies */
 	if (t->dst_port > DISC_SCAN_SPORT_BASE &&
-	    t->dst_port < DISC_SCAN_SPORT_BASE + DISC_SCAN_SPORT_RANGE && syn_answer) {
+	    t->dst_port < DISC_SCAN_SPORT_BASE + DISC_SCAN_SPORT_RANGE && syn_answer &&
+	    !s->cfg.discovery_only) {
 		bool is_new = false, in_block, first;
 		uint32_t closed = 0;
 

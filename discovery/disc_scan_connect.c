@@ -34,6 +34,10 @@
  * written while the scan runs, not when the connection slots run out. */
 #define SERVICE_EVERY_NS 10000000ull
 
+/* Host discovery connects to these: most hosts either serve or refuse one of them. */
+static const uint16_t discovery_ports[] = {80, 443, 22};
+#define N_DISCOVERY_PORTS (sizeof(discovery_ports) / sizeof(discovery_ports[0]))
+
 struct conn {
 	int fd; /* -1: slot free */
 	uint32_t ip;
@@ -279,7 +283,6 @@ static bool host_up(struct disc_scan *s, uint32_t ip)
 static enum disc_status discover_block(struct cscan *c, struct host_block *b,
 				       struct disc_error *err)
 {
-	static const uint16_t probe_ports[] = {80, 443, 22};
 	struct disc_scan *s = c->s;
 	struct disc_neigh_table nt;
 	size_t kept = 0;
@@ -288,12 +291,12 @@ static enum disc_status discover_block(struct cscan *c, struct host_block *b,
 	atomic_store(&s->phase, PHASE_DISCOVERY);
 	for (unsigned pass = 0; pass <= s->cfg.retries; pass++) {
 		for (size_t i = 0; i < b->n; i++) {
-			for (size_t k = 0; k < sizeof(probe_ports) / sizeof(probe_ports[0]); k++) {
+			for (size_t k = 0; k < N_DISCOVERY_PORTS; k++) {
 				if (disc_scan_should_stop(s))
 					return DISC_OK;
 				if (pass > 0 && host_up(s, b->ip[i]))
 					break;
-				st = start(c, b->ip[i], probe_ports[k], true, err);
+				st = start(c, b->ip[i], discovery_ports[k], true, err);
 				if (st != DISC_OK)
 					return st;
 			}
@@ -404,7 +407,9 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 		st = disc_scan_block_alloc(&b, err);
 	if (st != DISC_OK)
 		goto out;
-	atomic_store(&s->planned, hosts.left * (uint64_t)s->cfg.n_ports);
+	/* -sn: the discovery connects are the whole scan */
+	atomic_store(&s->planned, hosts.left * (s->cfg.discovery_only ? N_DISCOVERY_PORTS
+								      : (uint64_t)s->cfg.n_ports));
 	while (st == DISC_OK && !disc_scan_should_stop(s)) {
 		b.n = 0;
 		while (b.n < DISC_SCAN_BLOCK_HOSTS && disc_perm_next(&hosts, &idx))
@@ -413,7 +418,7 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 			break;
 		if (!s->cfg.skip_discovery) {
 			st = discover_block(&c, &b, err);
-			if (st != DISC_OK || b.n == 0)
+			if (st != DISC_OK || b.n == 0 || s->cfg.discovery_only)
 				continue;
 		}
 		st = scan_block(&c, &b, block_no++, err);

@@ -36,7 +36,7 @@
 #include "disc/xml.h"
 
 const char usage_discover[] =
-	"Usage: cmdb discover TARGET... [-p PORTS | --top-ports N] [-iL FILE]\n"
+	"Usage: cmdb discover TARGET... [-p PORTS | --top-ports N | -sn] [-iL FILE]\n"
 	"                     [--exclude LIST] [--excludefile FILE] [-Pn] [--rate PPS]\n"
 	"                     [--retries N] [--wait SECONDS] [-i IFACE] [--shard I/N]\n"
 	"                     [--seed N] [--connect] [--no-service] [--dry-run] [--os]\n"
@@ -69,6 +69,13 @@ const char usage_discover[] =
 	"                      U:161,53 adds UDP ports, which only service detection\n"
 	"                      probes (a UDP port is open when it answers a probe)\n"
 	"  --top-ports N       the N most common ports of the project's own list\n"
+	"  -sn, --sn           host discovery only (a ping scan): the scan line, a host\n"
+	"                      line per live host (MAC and vendor on-link) and scan_end;\n"
+	"                      no port scan, no service detection. Not with -p,\n"
+	"                      --top-ports, --no-service, --os or -Pn. Its scan line\n"
+	"                      carries the networks covered (scope) and no ports, so\n"
+	"                      cmdb scan marks the hosts that did not answer missing\n"
+	"                      and never a service\n"
 	"\n"
 	"Scan:\n"
 	"  -Pn                 skip host discovery: scan every target (on-link ones\n"
@@ -89,7 +96,8 @@ const char usage_discover[] =
 	"                      database; TLS is detected on any port (certificate\n"
 	"                      recorded) and probed again inside\n"
 	"  --dry-run           build every probe but open no socket and send nothing\n"
-	"                      (discovery and port probes for every target)\n"
+	"                      (discovery and port probes for every target; with -sn\n"
+	"                      the discovery probes only)\n"
 	"  --os                guess each host's OS family from its SYN-ACKs (and,\n"
 	"                      passively, its banners): \"os\" in the host line; a\n"
 	"                      connect() scan sees no SYN-ACKs and guesses nothing\n"
@@ -130,6 +138,7 @@ enum {
 	OPT_OS,
 	OPT_PCAP,
 	OPT_OX,
+	OPT_SN,
 };
 
 #define MAX_FILES 64
@@ -144,6 +153,7 @@ struct discover_opts {
 	const char *exclude_files[MAX_FILES];
 	size_t n_exclude_files;
 	bool skip_discovery, connect, dry_run, seed_given, no_service, os;
+	bool discovery_only; /* -sn */
 	uint64_t rate, retries, wait_ms, seed;
 	uint32_t shard, shards;
 	const char *iface, *output, *pcap, *xml_output;
@@ -167,7 +177,7 @@ static void on_signal(int sig)
  */
 static char **nmap_style_args(int argc, char **argv)
 {
-	static char pn[] = "--Pn", il[] = "--iL", ox[] = "--oX",
+	static char pn[] = "--Pn", il[] = "--iL", ox[] = "--oX", sn[] = "--sn",
 		    not_yet[] = "--output-format-not-implemented";
 	char **copy = calloc((size_t)argc + 1, sizeof(*copy));
 
@@ -186,6 +196,8 @@ static char **nmap_style_args(int argc, char **argv)
 			copy[i] = not_yet; /* nmap's -oX/-oN/...: getopt would read -o X */
 		else if (strcmp(argv[i], "-Pn") == 0)
 			copy[i] = pn;
+		else if (strcmp(argv[i], "-sn") == 0)
+			copy[i] = sn;
 		else if (strcmp(argv[i], "-iL") == 0)
 			copy[i] = il;
 	}
@@ -224,6 +236,7 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		{"os", no_argument, NULL, OPT_OS},
 		{"pcap", required_argument, NULL, OPT_PCAP},
 		{"oX", required_argument, NULL, OPT_OX},
+		{"sn", no_argument, NULL, OPT_SN},
 		{NULL, 0, NULL, 0},
 	};
 	struct disc_error derr = {0};
@@ -308,6 +321,9 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 		case OPT_OX:
 			o->xml_output = optarg;
 			break;
+		case OPT_SN:
+			o->discovery_only = true;
+			break;
 		default:
 			return cli_usage(cli, NULL);
 		}
@@ -319,12 +335,30 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct discover
 	if (o->pcap) {
 		/* A capture is read, not scanned: scan options would mean nothing. */
 		if (o->ports_spec || top_given || o->connect || o->dry_run || o->skip_discovery ||
-		    o->iface || o->shards > 1)
-			return cli_usage(cli,
-					 "--pcap reads a capture and sends nothing: -p, "
-					 "--top-ports, --connect, --dry-run, -Pn, -i and --shard "
-					 "do not apply");
+		    o->discovery_only || o->iface || o->shards > 1)
+			return cli_usage(cli, "--pcap reads a capture and sends nothing: -p, "
+					      "--top-ports, --connect, --dry-run, -Pn, -sn, -i and "
+					      "--shard do not apply");
 		return -1; /* targets are optional */
+	}
+	if (o->discovery_only) {
+		const char *other = o->ports_spec   ? "-p"
+				    : top_given	    ? "--top-ports"
+				    : o->no_service ? "--no-service"
+				    : o->os	    ? "--os"
+						    : NULL;
+
+		if (other)
+			return cli_usage(cli,
+					 "-sn and %s exclude each other: -sn finds live hosts "
+					 "only, with no port scan and no service detection",
+					 other);
+		/* nmap's -sn -Pn lists the targets without probing them: that
+		 * would report every target up, which a CMDB must not believe */
+		if (o->skip_discovery)
+			return cli_usage(cli, "-sn and -Pn exclude each other: -sn is host "
+					      "discovery only and -Pn skips it (listing the "
+					      "targets unprobed, as nmap does, is not done)");
 	}
 	if (!o->ports_spec && !top_given)
 		o->top_ports = 1000;
@@ -407,8 +441,10 @@ static json_t *options_json(const struct discover_opts *o, const struct disc_sca
 	snprintf(shard, sizeof(shard), "%llu", (unsigned long long)o->seed);
 	json_object_set_new(opt, "seed", json_string(shard));
 	json_object_set_new(opt, "host_discovery", json_boolean(!o->skip_discovery));
+	json_object_set_new(opt, "host_discovery_only", json_boolean(o->discovery_only));
 	json_object_set_new(opt, "dry_run", json_boolean(o->dry_run));
-	json_object_set_new(opt, "service_detection", json_boolean(!o->no_service && !o->dry_run));
+	json_object_set_new(opt, "service_detection",
+			    json_boolean(!o->no_service && !o->dry_run && !o->discovery_only));
 	json_object_set_new(opt, "os", json_boolean(o->os));
 	if (scan && disc_scan_iface(scan)[0])
 		json_object_set_new(opt, "iface", json_string(disc_scan_iface(scan)));
@@ -428,6 +464,57 @@ static json_t *options_json(const struct discover_opts *o, const struct disc_sca
 		json_object_set_new(opt, "exclude_files", arr);
 	}
 	return opt;
+}
+
+/* The most networks a scan line's scope lists: ~21 bytes each stays far below
+ * the ingest's line limit (CMDB_INGEST_LINE_MAX). */
+#define SCOPE_MAX_NETWORKS 4096
+
+/*
+ * The scope of a -sn scan (docs/observations.md): the targets after the
+ * exclusions as the fewest CIDR blocks, so that cmdb ingest marks what in
+ * them did not answer as missing. No ports: a ping scan says nothing about
+ * services, and a scope_ports with empty lists says so to every reader.
+ * Adds "scope" and "scope_ports" to line; false (line unchanged) when the
+ * targets need more than SCOPE_MAX_NETWORKS blocks or memory ran out.
+ */
+static bool add_scope(json_t *line, const struct disc_targets *t)
+{
+	json_t *scope = json_array(), *ports;
+	size_t n = 0;
+
+	for (size_t i = 0; scope && i < t->n_ranges; i++) {
+		uint64_t lo = t->ranges[i].lo, hi = t->ranges[i].hi;
+
+		while (lo <= hi) {
+			unsigned bits = 32;
+			char net[32], ip[16];
+
+			/* the largest block that starts at lo and ends within hi */
+			while (bits > 0 && (lo & ((1ull << (33 - bits)) - 1)) == 0 &&
+			       lo + (1ull << (33 - bits)) - 1 <= hi)
+				bits--;
+			if (++n > SCOPE_MAX_NETWORKS) {
+				json_decref(scope);
+				return false;
+			}
+			snprintf(net, sizeof(net), "%s/%u", disc_ipv4_str((uint32_t)lo, ip), bits);
+			if (json_array_append_new(scope, json_string(net)) != 0) {
+				json_decref(scope);
+				return false;
+			}
+			lo += 1ull << (32 - bits);
+		}
+	}
+	/* set_new takes its value's reference, also when it fails */
+	if (!scope || json_object_set_new(line, "scope", scope) != 0)
+		return false;
+	ports = json_pack("{s:[],s:[]}", "tcp", "udp");
+	if (!ports || json_object_set_new(line, "scope_ports", ports) != 0) {
+		json_object_del(line, "scope");
+		return false;
+	}
+	return true;
 }
 
 struct progress_ctx {
@@ -617,6 +704,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	struct timespec started, mono0;
 	char scan_id[DISC_OBS_SCAN_ID_MAX];
 	bool have_vendors = false, connect = o->connect, complete = false, svc_ran = false;
+	bool scoped = false; /* the scan line has a scope: its absences count */
 	size_t n_hosts = 0, n_ports = 0, n_proxies = 0, n_named = 0;
 	FILE *out = stdout;
 	json_t *opts = NULL, *line;
@@ -628,7 +716,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	disc_vendor_init(&vendors);
 	disc_os_db_init(&ex.os);
 	code = build_targets(cli, argc, argv, o, &targets);
-	if (code < 0)
+	if (code < 0 && !o->discovery_only)
 		code = build_ports(cli, o, &ports);
 	if (code >= 0)
 		goto out;
@@ -658,6 +746,7 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	cfg.shards = o->shards;
 	cfg.seed = o->seed;
 	cfg.skip_discovery = o->skip_discovery;
+	cfg.discovery_only = o->discovery_only;
 	cfg.dry_run = o->dry_run;
 	cfg.os = ex.have_os ? &ex.os : NULL;
 	cfg.stop = &stop_requested;
@@ -699,12 +788,30 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 		struct disc_obs_scan sl = {
 			.targets = (const char *const *)(argv + optind),
 			.n_targets = (size_t)(argc - optind),
-			.ports = o->ports_spec ? o->ports_spec : o->ports_label,
+			/* -sn scans no ports: no "ports" at all, not "-" (every port) */
+			.ports = o->discovery_only ? NULL
+				 : o->ports_spec   ? o->ports_spec
+						   : o->ports_label,
 			.options = opts,
 			.started = started,
 		};
 
-		if (disc_obs_emit(&w, disc_obs_scan_json(&w, &sl, &started), &err)) {
+		line = disc_obs_scan_json(&w, &sl, &started);
+		/*
+		 * Only -sn says what it covered, so that its absences count (ingest
+		 * marks hosts in scope that did not answer missing); a shard covers
+		 * a scattered part of the targets and a dry run probes nothing.
+		 */
+		if (line && o->discovery_only && o->shards == 1 && !o->dry_run) {
+			scoped = add_scope(line, &targets);
+			if (!scoped)
+				cli_note(cli,
+					 "cmdb: -sn: the targets make more than %d networks; "
+					 "the scan line carries no scope, so nothing will be "
+					 "marked missing",
+					 SCOPE_MAX_NETWORKS);
+		}
+		if (disc_obs_emit(&w, line, &err)) {
 			code = cli_fail("writing the output: %s", err.msg);
 			goto out;
 		}
@@ -721,7 +828,13 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	 * soon as its detection ends. The last host lines come after them: with
 	 * --os the banners hint at each host's platform. A failure here still
 	 * ends the output with scan_end, marked incomplete. */
-	if (run_st == DISC_OK && complete && !o->no_service && !o->dry_run) {
+	/*
+	 * A target the scan had no route for was not probed: with a scope its
+	 * absence would mark it missing, so such a run is not complete.
+	 */
+	if (scoped && st.unreachable)
+		complete = false;
+	if (run_st == DISC_OK && complete && !o->no_service && !o->dry_run && !o->discovery_only) {
 		struct disc_svc_config sc = {.stop = &stop_requested,
 					     .progress = cfg.progress,
 					     .progress_ctx = cfg.progress_ctx,
@@ -729,7 +842,8 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 					     .on_result = write_service,
 					     .result_ctx = &w};
 
-		svc_ran = disc_svc_scan_detect(scan, &sc, ports.udp, ports.n_udp, &svc, &svc_err) == DISC_OK;
+		svc_ran = disc_svc_scan_detect(scan, &sc, ports.udp, ports.n_udp, &svc, &svc_err) ==
+			  DISC_OK;
 		if (pctx.shown)
 			fputs("\r\033[K", stderr);
 		complete = svc_ran && !svc.interrupted;
@@ -760,7 +874,12 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 			goto out;
 		}
 	}
-	code = extras_write_xml(o, &ex, connect ? "connect" : "syn", &ports);
+	/* -sn: no scaninfo, as nmap writes none for a ping scan */
+	code = extras_write_xml(o, &ex,
+				o->discovery_only ? NULL
+				: connect	  ? "connect"
+						  : "syn",
+				o->discovery_only ? NULL : &ports);
 	if (code >= 0)
 		goto out;
 	cli_note(cli,
@@ -775,6 +894,10 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 	else if (svc_err.msg[0])
 		code = cli_fail("service detection failed: %s; the results are incomplete",
 				svc_err.msg);
+	else if (scoped && st.unreachable && !st.interrupted)
+		code = cli_fail("%llu targets have no route through the interface and were not "
+				"probed; the results are incomplete (nothing is marked missing)",
+				(unsigned long long)st.unreachable);
 	else if (!complete)
 		code = cli_fail("scan interrupted; the results are incomplete");
 	else

@@ -35,6 +35,10 @@ const char usage_scan[] =
 	"the scan, the spool is kept and the command says how to replay it\n"
 	"(cmdb ingest FILE), and exits 1.\n"
 	"\n"
+	"With -sn (host discovery only) no port is scanned: the hosts, interfaces\n"
+	"and addresses of the targets that did not answer are marked missing, and\n"
+	"no service is.\n"
+	"\n"
 	"  --dry-run       scan, then show what would change in the CMDB; write nothing\n"
 	"  --source NAME   who made the observations (default discover)\n"
 	"  --db CONNINFO   the CMDB to write to (see cmdb help)\n";

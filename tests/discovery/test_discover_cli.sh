@@ -28,6 +28,14 @@ expect 2 discover --dry-run -p 80 -- -Pn;           expect_err "-Pn"
 expect 2 discover --dry-run -p 80 -oG "$tmp/x.txt" 127.0.0.1; expect_err "are not"
 if [ -e G ] || [ -e "$tmp/x.txt" ]; then bad "-oG wrote a file"; else ok; fi
 expect_no_out .
+# -sn is host discovery only: whatever asks for ports, services or no discovery is refused
+expect 2 discover --dry-run -sn -p 80 127.0.0.1;          expect_err "-sn and -p exclude each other"
+expect 2 discover --dry-run -sn --top-ports 10 127.0.0.1; expect_err "-sn and --top-ports exclude each other"
+expect 2 discover --dry-run --sn --no-service 127.0.0.1;  expect_err "-sn and --no-service exclude each other"
+expect 2 discover --dry-run -sn --os 127.0.0.1;           expect_err "-sn and --os exclude each other"
+expect 2 discover --dry-run -Pn -sn 127.0.0.1;            expect_err "-sn and -Pn exclude each other"
+expect_no_out .
+expect 2 discover --pcap "$tmp/none.pcap" -sn;            expect_err "-sn"
 # failures
 expect 1 discover --dry-run -iL "$tmp/missing.txt"; expect_err "missing.txt"
 expect 1 discover --dry-run -p 80 127.0.0.1 --exclude 127.0.0.0/8; expect_err "no targets left"
@@ -59,6 +67,32 @@ if grep -q '"host_discovery":false' "$tmp/obs.ndjson"; then ok; else bad "-Pn no
 if grep -q '"ports":"top:10"' "$tmp/obs.ndjson"; then ok; else bad "--top-ports not in the scan line"; fi
 if grep -q '"input_files":\[".*targets.txt"\]' "$tmp/obs.ndjson"; then ok; else bad "-iL file not in the options"; fi
 if grep -q '"kind":"scan_end"' "$tmp/obs.ndjson"; then ok; else bad "no scan_end in -o file"; fi
+# -sn dry run: the discovery probes only, no ports, no scope (it probed nothing)
+expect 0 discover --dry-run -q -sn 127.0.0.0/30 --seed 5
+expect_eq "$(wc -l <"$out" | tr -d ' ')" 2 "an -sn dry run writes two lines"
+expect_out '"host_discovery_only":true'
+expect_out '"service_detection":false'
+expect_no_out '"ports"'
+expect_no_out '"scope"'
+sn_built=$(grep -o '"probes_built":[0-9]*' "$out")
+expect 0 discover --dry-run -q 127.0.0.0/30 --seed 5 -p 22,80
+expect_out '"host_discovery_only":false'
+if [ "${sn_built#*:}" -gt 0 ] && [ "${sn_built#*:}" -lt "$(grep -o '"probes_built":[0-9]*' "$out" | cut -d: -f2)" ]; then
+  ok "-sn builds the discovery probes only (${sn_built#*:})"
+else bad "-sn builds the discovery probes only ($sn_built)"; fi
+# -sn's scope: the targets after the exclusions as the fewest CIDR blocks, no
+# ports. A connect() ping scan of loopback addresses (refused at once); none
+# for a shard, and none for targets that need more than 4096 blocks
+expect 0 discover -sn --connect --wait 0.1 -q 127.0.0.1-6 --exclude 127.0.0.3
+expect_out '"scope":\["127.0.0.1/32","127.0.0.2/32","127.0.0.4/31","127.0.0.6/32"\],"scope_ports":\{"tcp":\[\],"udp":\[\]\}'
+expect_no_out '"kind":"port"'
+expect 0 discover -sn --connect --wait 0.1 -q 127.0.0.0/24 --exclude 127.0.0.0,127.0.0.255
+expect_out '"scope":\["127.0.0.1/32","127.0.0.2/31","127.0.0.4/30",.*"127.0.0.128/26",.*"127.0.0.252/31","127.0.0.254/32"\]'
+expect 0 discover -sn --connect --wait 0.1 -q 127.0.0.1-6 --shard 1/2 --seed 3
+expect_no_out '"scope"'
+expect 0 discover -sn --connect --wait 0.1 --retries 0 --rate 100000 '127.0-31.0-255.1'
+expect_no_out '"scope"'
+expect_err "more than 4096 networks"
 # the summary goes to stderr, not into the observations
 expect 0 discover --dry-run -p 80 127.0.0.1
 expect_err "probes built \(none sent\)"

@@ -28,6 +28,9 @@
  * its stretch of the target permutation, so shards with the same seed cover
  * every (host, port) once between them.
  *
+ * With discovery_only (-sn) the scan ends after host discovery: the same
+ * probes, retries and waits, no port scan.
+ *
  * Connect mode (no raw-socket privilege, or asked for) scans with ordinary
  * non-blocking connect() calls, many in flight under epoll, paced by the same
  * rate limiter; a host is up when some port answered (connected or refused).
@@ -104,6 +107,7 @@ struct disc_scan_config {
 	uint32_t shard, shards; /* 0-based shard of shards (1 shard: 0/1) */
 	uint64_t seed;		/* the permutation; equal across the shards of one scan */
 	bool skip_discovery;	/* -Pn */
+	bool discovery_only;	/* -sn: no port scan, ports ignored; not with -Pn */
 	bool dry_run;		/* build every probe, open no socket, send nothing */
 	const volatile sig_atomic_t *stop; /* may be NULL; nonzero: stop soon */
 	/* Called from the thread in disc_scan_run about every progress_ms (0: never). */

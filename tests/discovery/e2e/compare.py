@@ -2,7 +2,7 @@
 """Compares `cmdb discover` observations with the lab's ground truth.
 
   compare.py --truth TRUTH --obs FILE [--obs FILE ...] --cidr CIDR [--cidr ...]
-             --ports SPEC [--exclude IP ...] [--mode syn|connect] [--pn]
+             (--ports SPEC | --sn) [--exclude IP ...] [--mode syn|connect] [--pn]
              [--complete yes|no] [--partial] [--disjoint] [--reasons]
              [--services] [--udp-ports SPEC]
 
@@ -17,6 +17,8 @@ ports of --udp-ports that the truth lists) has exactly one, with the
 truth's service name, its product where the truth names one, TLS where the
 truth has TLS (with the certificate's subject and SANs); no service line
 for anything else.
+--sn (host discovery only) expects the live hosts and not one port or
+service line, and a scan line without ports that says host_discovery_only.
 Exit 0 when everything matches, 1 with a list of differences otherwise.
 """
 import argparse
@@ -59,7 +61,8 @@ def main():
     ap.add_argument("--truth", required=True)
     ap.add_argument("--obs", action="append", required=True)
     ap.add_argument("--cidr", action="append", required=True)
-    ap.add_argument("--ports", required=True)
+    ap.add_argument("--ports")
+    ap.add_argument("--sn", action="store_true", help="-sn: hosts only, no port or service lines")
     ap.add_argument("--exclude", action="append", default=[])
     ap.add_argument("--mode", default="syn", choices=["syn", "connect"])
     ap.add_argument("--pn", action="store_true", help="-Pn: hosts appear only if a port answered")
@@ -70,11 +73,13 @@ def main():
     ap.add_argument("--services", action="store_true", help="check service lines too")
     ap.add_argument("--udp-ports", default="", help="UDP ports given to the scanner")
     a = ap.parse_args()
+    if bool(a.ports) == a.sn:
+        ap.error("give exactly one of --ports and --sn")
 
     truth = json.load(open(a.truth))
     nets = [ipaddress.ip_network(c) for c in a.cidr]
     excluded = set(a.exclude)
-    scanned = port_set(a.ports)
+    scanned = set() if a.sn else port_set(a.ports)
     scanner_ip = truth["scanner"]["ip"]
     errors = []
 
@@ -122,6 +127,9 @@ def main():
             errors.append(f"{path}: a line without v=1")
         if objs and objs[0].get("kind") != "scan":
             errors.append(f"{path}: first line is not kind=scan")
+        elif a.sn and ("ports" in objs[0] or
+                       objs[0].get("options", {}).get("host_discovery_only") is not True):
+            errors.append(f"{path}: an -sn scan line has ports or lacks host_discovery_only")
         end = objs[-1] if objs else {}
         if end.get("kind") != "scan_end":
             errors.append(f"{path}: last line is not kind=scan_end")
@@ -137,6 +145,8 @@ def main():
                     errors.append(f"{path}: host {o['ip']} reported twice")
                 hosts[o["ip"]] = o
                 fh.add(o["ip"])
+            elif o.get("kind") in ("service", "port") and a.sn:
+                errors.append(f"{path}: {o['kind']} line in a host discovery only scan: {o}")
             elif o.get("kind") == "service":
                 key = (o["ip"], o.get("proto"), o.get("port"))
                 if key in services:

@@ -9,7 +9,7 @@
 #
 # Scenarios: syn discovery connect shard exclude dryrun sigint synproxy fullsweep
 #            services (with the lab's full service set, LAB_SERVICES=full)
-#            os pcap
+#            os pcap sn
 #
 # The scanner namespace gets one nftables rule, the documented way to keep its
 # kernel from answering our SYN-ACKs with RSTs (docs/scanning.md): replies to
@@ -286,6 +286,38 @@ s.close()' "$ep" || bad "talking to $ep"
       --banner 198.18.2.11:22=SSH-2.0-OpenSSH_9.2p1 --guess 198.18.1.14="Debian Linux 12"; then
     ok "passive OS guesses and banners"
   else bad "passive OS guesses and banners"; fi
+  ;;
+sn)
+  # -sn, host discovery only, on both subnets: every live host (on-link ones
+  # by ARP with their MAC, routed ones by ICMP/TCP), nothing invented, not one
+  # port or service line; the scan line covers both subnets and no port.
+  if discover sn "$A" "$B" -sn --wait 0.5 -oX "$OUT/sn.xml"; then ok "-sn exits 0"; else bad "-sn exits 0"; fi
+  compare "-sn finds every live host, for the right reason, and no port" \
+    --obs "$OUT/sn.ndjson" --cidr "$A" --cidr "$B" --sn --reasons
+  if "$PY" -c 'import json, sys
+s = json.loads(open(sys.argv[1]).readline())
+sys.exit(not (s.get("scope") == ["198.18.1.0/24", "198.18.2.0/24"] and
+              s.get("scope_ports") == {"tcp": [], "udp": []}))' "$OUT/sn.ndjson"; then
+    ok "scope: both subnets, no ports"; else bad "scope: both subnets, no ports: $(head -n 1 "$OUT/sn.ndjson")"; fi
+  # -oX as nmap writes a ping scan: the hosts up, no scaninfo, no ports
+  if "$PY" -c 'import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+up = [h for h in r.iter("host") if h.find("status").get("state") == "up"]
+sys.exit(not (len(up) == 12 and r.find("scaninfo") is None and not list(r.iter("port"))))' "$OUT/sn.xml"; then
+    ok "-sn -oX: 12 hosts up, no scaninfo, no port"; else bad "-sn -oX: 12 hosts up, no scaninfo, no port"; fi
+  # connect mode: discovery by connect() to 80, 443, 22 and the neighbour cache
+  if discover snc "$A" "$B" -sn --connect --wait 0.5; then ok "-sn --connect exits 0"; else bad "-sn --connect exits 0"; fi
+  compare "-sn --connect finds every live host (MACs from the neighbour cache), no port" \
+    --obs "$OUT/snc.ndjson" --cidr "$A" --cidr "$B" --sn --mode connect
+  # a dry run builds the discovery probes only and sends nothing
+  tx() { sc cat /sys/class/net/eth0/statistics/tx_packets; }
+  before=$(tx)
+  if discover sndry "$A" "$B" -sn --dry-run; then ok "-sn dry run exits 0"; else bad "-sn dry run exits 0"; fi
+  after=$(tx)
+  if [ "$before" = "$after" ]; then ok "-sn dry run sent nothing"; else bad "-sn dry run sent nothing ($before -> $after)"; fi
+  want=$((255 + 256 * 4)) # an ARP per address of A besides ours, 4 probes per address of B
+  got=$(scan_end "$OUT/sndry.ndjson" probes_built)
+  if [ "$got" = "$want" ]; then ok "-sn dry run: discovery probes only ($got)"; else bad "-sn dry run: discovery probes only ($got, want $want)"; fi
   ;;
 *)
   echo "unknown scenario $SCENARIO" >&2
