@@ -167,6 +167,12 @@ static enum disc_status start(struct cscan *c, uint32_t ip, uint16_t port, bool 
 		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip)};
 	struct epoll_event ev = {.events = EPOLLOUT};
 
+	/* --dry-run: the attempt is counted, never made (no socket, no SYN) */
+	if (s->cfg.dry_run) {
+		if (!disc_scan_should_stop(s))
+			atomic_fetch_add(&s->sent, 1);
+		return DISC_OK;
+	}
 	for (int waits = 0;; waits++) {
 		int fd, e;
 
@@ -227,8 +233,9 @@ static enum disc_status scan_block(struct cscan *c, const struct host_block *b, 
 {
 	struct disc_scan *s = c->s;
 	uint64_t n = (uint64_t)b->n * s->cfg.n_ports;
+	unsigned passes = s->cfg.dry_run ? 1 : s->cfg.retries + 1;
 
-	for (unsigned pass = 0; pass <= s->cfg.retries; pass++) {
+	for (unsigned pass = 0; pass < passes; pass++) {
 		struct disc_perm p;
 		uint64_t idx, done = 0;
 		enum disc_status st = disc_perm_init(
@@ -287,9 +294,10 @@ static enum disc_status discover_block(struct cscan *c, struct host_block *b,
 	struct disc_neigh_table nt;
 	size_t kept = 0;
 	enum disc_status st;
+	unsigned passes = s->cfg.dry_run ? 1 : s->cfg.retries + 1;
 
 	atomic_store(&s->phase, PHASE_DISCOVERY);
-	for (unsigned pass = 0; pass <= s->cfg.retries; pass++) {
+	for (unsigned pass = 0; pass < passes; pass++) {
 		for (size_t i = 0; i < b->n; i++) {
 			for (size_t k = 0; k < N_DISCOVERY_PORTS; k++) {
 				if (disc_scan_should_stop(s))
@@ -302,6 +310,12 @@ static enum disc_status discover_block(struct cscan *c, struct host_block *b,
 			}
 		}
 		drain(c);
+	}
+	/* --dry-run: nothing answered; every target goes on to the port phase,
+	 * as in the raw engine's dry run, so that its probes are counted too */
+	if (s->cfg.dry_run) {
+		atomic_store(&s->phase, PHASE_PORTS);
+		return DISC_OK;
 	}
 	disc_neigh_table_init(&nt);
 	if (disc_neigh_load(&nt, s->cfg.neigh_path, NULL) != DISC_OK)
@@ -422,7 +436,7 @@ enum disc_status disc_scan_run_connect(struct disc_scan *s, struct disc_error *e
 				continue;
 		}
 		st = scan_block(&c, &b, block_no++, err);
-		if (s->cfg.skip_discovery) {
+		if (s->cfg.skip_discovery && !s->cfg.dry_run) {
 			/* -Pn: the block's hosts were found by its port scan */
 			add_macs(s);
 			pthread_mutex_lock(&s->lock);
@@ -439,6 +453,7 @@ out:
 	free(c.conns);
 	free(c.free_slots);
 	disc_scan_block_free(&b);
-	add_macs(s);
+	if (!s->cfg.dry_run)
+		add_macs(s);
 	return st;
 }

@@ -97,4 +97,28 @@ expect_err "more than 4096 networks"
 expect 0 discover --dry-run -p 80 127.0.0.1
 expect_err "probes built \(none sent\)"
 expect_no_out "probes built"
+
+# a connect() dry run connects to nothing either (it used to: the connect
+# engine ignored --dry-run, reported replies and hosts, and a listener on
+# 127.0.0.1 saw every attempt)
+"${PYTHON:-python3}" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64); s.settimeout(0.2)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+n, end = 0, time.time() + 4
+while time.time() < end and n < 100:
+    try:
+        c, _ = s.accept(); n += 1; c.close()
+    except socket.timeout:
+        pass
+open(sys.argv[2], "w").write(str(n))
+' "$tmp/port" "$tmp/accepted" &
+listener=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+lport=$(cat "$tmp/port")
+expect 0 discover --connect --dry-run -p "$((lport - 2))-$((lport + 2))" 127.0.0.1
+expect_err "8 probes built \(none sent\), 0 replies, .* 0 hosts up, 0 open ports"
+expect_eq "$(grep -c '"kind":"host"\|"kind":"port"' "$out")" 0 "a connect dry run finds nothing"
+wait "$listener"
+expect_eq "$(cat "$tmp/accepted")" 0 "a connect dry run made no connection"
 finish
