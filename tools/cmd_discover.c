@@ -114,6 +114,12 @@ const char usage_discover[] =
 	"  -oX FILE            also write nmap-compatible XML to FILE\n"
 	"  -q, --quiet         no progress line and no summary on stderr\n"
 	"\n"
+	"The scan line says what the scan covered: the targets after --exclude as\n"
+	"CIDR blocks (scope) and the ports probed (scope_ports), so that cmdb ingest\n"
+	"marks what a complete scan did not see there as missing. None for --shard,\n"
+	"--dry-run or --pcap; targets without a route through the interface make\n"
+	"such a scan incomplete (exit 1).\n"
+	"\n"
 	"Ctrl-C stops the scan, writes what was found and a scan_end line with\n"
 	"\"complete\": false.\n"
 	"\n"
@@ -469,19 +475,50 @@ static json_t *options_json(const struct discover_opts *o, const struct disc_sca
 /* The most networks a scan line's scope lists: ~21 bytes each stays far below
  * the ingest's line limit (CMDB_INGEST_LINE_MAX). */
 #define SCOPE_MAX_NETWORKS 4096
+/* The most port ranges scope_ports lists, both protocols together: ~14 bytes
+ * each, with the networks still below the line limit. A list of every other
+ * port (32,768 ranges) is refused; an ordinary list is a few hundred. */
+#define SCOPE_MAX_PORT_RANGES 8192
 
 /*
- * The scope of a -sn scan (docs/observations.md): the targets after the
- * exclusions as the fewest CIDR blocks, so that cmdb ingest marks what in
- * them did not answer as missing. No ports: a ping scan says nothing about
- * services, and a scope_ports with empty lists says so to every reader.
- * Adds "scope" and "scope_ports" to line; false (line unchanged) when the
- * targets need more than SCOPE_MAX_NETWORKS blocks or memory ran out.
+ * Appends the runs of consecutive ports of a sorted, distinct list to arr as
+ * [lo, hi] pairs (cmdb.port_in reads them). Returns the number of ranges,
+ * or -1 when more than max would be needed or memory ran out.
  */
-static bool add_scope(json_t *line, const struct disc_targets *t)
+static long add_port_ranges(json_t *arr, const uint16_t *p, size_t n, long max)
 {
-	json_t *scope = json_array(), *ports;
+	long ranges = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && p[j + 1] == p[j] + 1)
+			j++;
+		if (++ranges > max ||
+		    json_array_append_new(arr, json_pack("[ii]", (int)p[i], (int)p[j])) != 0)
+			return -1;
+		i = j + 1;
+	}
+	return ranges;
+}
+
+/*
+ * What a scan covered (docs/observations.md), so that cmdb ingest marks
+ * what in it was not seen as missing: "scope", the targets after the
+ * exclusions as the fewest CIDR blocks, and "scope_ports", the ports probed.
+ * ports is NULL for -sn: a ping scan says nothing about services, and a
+ * scope_ports with empty lists says so to every reader. udp says whether
+ * the UDP ports of ports were probed (only service detection probes them).
+ * Adds both keys to line; false (line unchanged) when the targets need more
+ * than SCOPE_MAX_NETWORKS blocks, the ports more than SCOPE_MAX_PORT_RANGES
+ * ranges, or memory ran out.
+ */
+static bool add_scope(json_t *line, const struct disc_targets *t, const struct disc_ports *ports,
+		      bool udp)
+{
+	json_t *scope = json_array(), *sp = NULL, *tcp = json_array(), *udps = json_array();
 	size_t n = 0;
+	long left = SCOPE_MAX_PORT_RANGES, got;
 
 	for (size_t i = 0; scope && i < t->n_ranges; i++) {
 		uint64_t lo = t->ranges[i].lo, hi = t->ranges[i].hi;
@@ -494,27 +531,45 @@ static bool add_scope(json_t *line, const struct disc_targets *t)
 			while (bits > 0 && (lo & ((1ull << (33 - bits)) - 1)) == 0 &&
 			       lo + (1ull << (33 - bits)) - 1 <= hi)
 				bits--;
-			if (++n > SCOPE_MAX_NETWORKS) {
-				json_decref(scope);
-				return false;
-			}
+			if (++n > SCOPE_MAX_NETWORKS)
+				goto fail;
 			snprintf(net, sizeof(net), "%s/%u", disc_ipv4_str((uint32_t)lo, ip), bits);
-			if (json_array_append_new(scope, json_string(net)) != 0) {
-				json_decref(scope);
-				return false;
-			}
+			if (json_array_append_new(scope, json_string(net)) != 0)
+				goto fail;
 			lo += 1ull << (32 - bits);
 		}
 	}
-	/* set_new takes its value's reference, also when it fails */
-	if (!scope || json_object_set_new(line, "scope", scope) != 0)
-		return false;
-	ports = json_pack("{s:[],s:[]}", "tcp", "udp");
-	if (!ports || json_object_set_new(line, "scope_ports", ports) != 0) {
+	if (!scope || !tcp || !udps)
+		goto fail;
+	if (ports) {
+		got = add_port_ranges(tcp, ports->tcp, ports->n_tcp, left);
+		if (got < 0)
+			goto fail;
+		left -= got;
+		if (udp && add_port_ranges(udps, ports->udp, ports->n_udp, left) < 0)
+			goto fail;
+	}
+	/* pack's "o" steals its references, also when it fails */
+	sp = json_pack("{soso}", "tcp", tcp, "udp", udps);
+	tcp = udps = NULL;
+	if (!sp)
+		goto fail;
+	if (json_object_set_new(line, "scope", scope) != 0) {
+		scope = NULL; /* set_new took it */
+		goto fail;
+	}
+	scope = NULL;
+	if (json_object_set_new(line, "scope_ports", sp) != 0) {
 		json_object_del(line, "scope");
 		return false;
 	}
 	return true;
+fail:
+	json_decref(scope);
+	json_decref(sp);
+	json_decref(tcp);
+	json_decref(udps);
+	return false;
 }
 
 struct progress_ctx {
@@ -798,18 +853,22 @@ static int run(struct cli *cli, int argc, char **argv, struct discover_opts *o)
 
 		line = disc_obs_scan_json(&w, &sl, &started);
 		/*
-		 * Only -sn says what it covered, so that its absences count (ingest
-		 * marks hosts in scope that did not answer missing); a shard covers
-		 * a scattered part of the targets and a dry run probes nothing.
+		 * The scan says what it covered, so that its absences count (ingest
+		 * marks what in scope was not seen missing); a shard covers a
+		 * scattered part of the targets and a dry run probes nothing.
+		 * --no-service does not narrow it: the port lines alone make the
+		 * service CIs (and it refuses UDP ports, which only service
+		 * detection probes).
 		 */
-		if (line && o->discovery_only && o->shards == 1 && !o->dry_run) {
-			scoped = add_scope(line, &targets);
+		if (line && o->shards == 1 && !o->dry_run) {
+			scoped = add_scope(line, &targets, o->discovery_only ? NULL : &ports,
+					   !o->no_service);
 			if (!scoped)
 				cli_note(cli,
-					 "cmdb: -sn: the targets make more than %d networks; "
-					 "the scan line carries no scope, so nothing will be "
-					 "marked missing",
-					 SCOPE_MAX_NETWORKS);
+					 "cmdb: discover: the targets make more than %d networks "
+					 "or the ports more than %d ranges; the scan line carries "
+					 "no scope, so nothing will be marked missing",
+					 SCOPE_MAX_NETWORKS, SCOPE_MAX_PORT_RANGES);
 		}
 		if (disc_obs_emit(&w, line, &err)) {
 			code = cli_fail("writing the output: %s", err.msg);

@@ -93,6 +93,25 @@ expect_no_out '"scope"'
 expect 0 discover -sn --connect --wait 0.1 --retries 0 --rate 100000 '127.0-31.0-255.1'
 expect_no_out '"scope"'
 expect_err "more than 4096 networks"
+# A port scan's scope: the same CIDR cover, and scope_ports the probed ports
+# as ranges (UDP ones too with service detection). None for a dry run, a
+# shard, or a port list of more than 8192 ranges. Connect scans of loopback
+# addresses; 127.0.0.2's ports are closed (refused at once)
+expect 0 discover --connect --wait 0.1 -q -p 22,80-82,443,1000-1002,U:53,161-162 127.0.0.1-6 --exclude 127.0.0.3
+expect_out '"ports":"22,80-82,443,1000-1002,U:53,161-162",.*"scope":\["127.0.0.1/32","127.0.0.2/32","127.0.0.4/31","127.0.0.6/32"\],"scope_ports":\{"tcp":\[\[22,22\],\[80,82\],\[443,443\],\[1000,1002\]\],"udp":\[\[53,53\],\[161,162\]\]\}'
+expect_out '"kind":"scan_end",.*"complete":true'
+expect 0 discover --connect --wait 0.1 -q --no-service --top-ports 5 127.0.0.2
+expect_out '"scope":\["127.0.0.2/32"\],"scope_ports":\{"tcp":\[(\[[0-9]+,[0-9]+\],?)+\],"udp":\[\]\}'
+expect 0 discover --dry-run -q -p 22 127.0.0.2
+expect_no_out '"scope"'
+expect 0 discover --connect --wait 0.1 -q -p 22 127.0.0.1-6 --shard 2/2 --seed 3
+expect_no_out '"scope"'
+expect 0 discover --connect --wait 0.1 --retries 0 --no-service -p "$(seq -s, 1 2 16385)" 127.0.0.2
+expect_no_out '"scope"'
+expect_err "more than 8192 ranges"
+# runs of one port, at both ends of the range
+expect 0 discover --connect --wait 0.1 -q --no-service -p 1-3,7,65535 127.0.0.2
+expect_out '"scope_ports":\{"tcp":\[\[1,3\],\[7,7\],\[65535,65535\]\],"udp":\[\]\}'
 # the summary goes to stderr, not into the observations
 expect 0 discover --dry-run -p 80 127.0.0.1
 expect_err "probes built \(none sent\)"

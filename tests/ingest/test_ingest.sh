@@ -163,6 +163,42 @@ expect 0 ingest "$work/routed.ndjson" --json; expect_out '"missing": 0'
 expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing' AND name LIKE '198.18.234.%'")" 0 \
   "a host seen without its MAC: neither it nor its interface is missing"
 
+# A SYN proxy (005): a complete scan whose host line of 198.18.234.96 says
+# syn_proxy, and which therefore has none of its port lines, leaves that
+# host's services alone; the same scan without syn_proxy marks exactly them
+# missing, and a scan that sees them again clears the marks.
+proxy_scan() { # SCAN_ID HOUR SYN_PROXY(true|false)
+  python3 "$gen" 30 4 "$1" --first 60000 --hour "$2" | python3 -c '
+import json, sys
+proxy = sys.argv[1] == "true"
+for line in sys.stdin:
+    o = json.loads(line)
+    if o["kind"] == "scan":
+        o["scope"] = ["198.18.234.96/27"]
+    if o.get("ip") == "198.18.234.96":
+        if o["kind"] != "host":
+            continue
+        if proxy:
+            o["syn_proxy"], o["open_ports_suppressed"] = True, 1000
+    print(json.dumps(o, separators=(",", ":")))' "$3" >"$work/$1.ndjson"
+}
+svc96="SELECT count(*) FROM cmdb.ci c JOIN cmdb.ci_identity i ON i.ci_id = c.id AND i.kind = 'endpoint'
+  AND upper_inf(i.valid) WHERE c.type = 'service' AND c.attributes ? 'missing'
+  AND split_part(i.value, '/', 1)::bigint = (SELECT r.source_id FROM cmdb.ci_identity m
+    JOIN cmdb.rel r ON r.target_id = m.ci_id AND r.type = 'has_interface' AND upper_inf(r.valid)
+    WHERE m.kind = 'mac' AND m.value = '00:1b:21:00:ea:60' AND upper_inf(m.valid))"
+proxy_scan proxy-1 13 true
+expect 0 ingest "$work/proxy-1.ndjson" --json; expect_out '"missing": 0'
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing' AND name LIKE '198.18.234.%'")" 0 \
+  "a SYN proxy's services are not missing"
+proxy_scan proxy-2 14 false
+expect 0 ingest "$work/proxy-2.ndjson" --json; expect_out '"missing": 4'
+expect_eq "$(sql "$svc96")" 4 "the same host's services, not seen and no proxy, are missing"
+python3 "$gen" 30 4 proxy-3 --first 60000 --hour 15 | sed 's#"scope":\["198.18.0.0/15"\]#"scope":["198.18.234.96/27"]#' \
+  >"$work/proxy-3.ndjson"
+expect 0 ingest "$work/proxy-3.ndjson" --json; expect_out '"missing": 0'
+expect_eq "$(sql "$svc96")" 0 "seen again: no longer missing"
+
 # 004: the evidence tables' references are checked per statement (no
 # foreign keys): claims and observations that point at nothing are refused,
 # and what they point at can be neither deleted nor re-keyed.
