@@ -563,7 +563,10 @@ BEGIN
            array_agg(attr) FILTER (WHERE value IS NULL) AS unset_attrs
       FROM best GROUP BY ci_id),
   target AS (
-    SELECT c.id, ((c.attributes || coalesce(w.set_attrs, '{}')) - coalesce(w.unset_attrs, '{}')) - 'missing' AS attrs,
+    -- (005: seen again, a CI loses its missing mark and when it was made;
+    -- history keeps both)
+    SELECT c.id, ((c.attributes || coalesce(w.set_attrs, '{}')) - coalesce(w.unset_attrs, '{}'))
+                 - 'missing' - 'missing_since' AS attrs,
            greatest(c.last_seen, s.at) AS last_seen, coalesce(c.first_seen, s.at) AS first_seen
       FROM w_seen s
       CROSS JOIN LATERAL (SELECT c.id, c.attributes, c.last_seen, c.first_seen FROM cmdb.ci c

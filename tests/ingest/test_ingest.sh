@@ -198,6 +198,8 @@ python3 "$gen" 30 4 proxy-3 --first 60000 --hour 15 | sed 's#"scope":\["198.18.0
   >"$work/proxy-3.ndjson"
 expect 0 ingest "$work/proxy-3.ndjson" --json; expect_out '"missing": 0'
 expect_eq "$(sql "$svc96")" 0 "seen again: no longer missing"
+expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE attributes ? 'missing_since' AND NOT attributes ? 'missing'")" 0 \
+  "seen again: missing_since goes with missing (005)"
 
 # 004: the evidence tables' references are checked per statement (no
 # foreign keys): claims and observations that point at nothing are refused,
