@@ -20,3 +20,26 @@ lab_env() {
   fi
   ip netns del "$probe"
 }
+
+# lab_up NAME LETTER: a private embedded CMDB home (CMDB_HOME, no fsync) and
+# the lab (LAB_ID: LETTER and this shell's pid), both torn down at exit,
+# also on failure (a test may define lab_cleanup_more, run first); the
+# scanner namespace's kernel is kept from answering the scanner's SYN-ACKs
+# (docs/scanning.md). sc CMD... runs CMD in the scanner namespace.
+lab_up() {
+  home=$(mktemp -d "/tmp/cmdb-$1-XXXXXX")
+  chmod 755 "$home"
+  export CMDB_HOME=$home CMDB_EMBEDDED_NOSYNC=1
+  export LAB_ID="$2$$" LAB_OWNER_PID=$$
+  LAB_ID=${LAB_ID:0:12}
+  trap lab_cleanup EXIT
+  eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
+  "$LAB_SH" quiet-scanner
+}
+lab_cleanup() {
+  if declare -F lab_cleanup_more >/dev/null; then lab_cleanup_more; fi
+  "$LAB_SH" down >/dev/null 2>&1 || true
+  "$CMDB" db stop -q >/dev/null 2>&1
+  rm -rf "$home" "$out" "$err"
+}
+sc() { "$LAB_SH" exec sc "$@"; }

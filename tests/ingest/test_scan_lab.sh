@@ -16,22 +16,7 @@ set -uo pipefail
 lab_env scan_lab
 command -v nmap >/dev/null || { echo "scan_lab: nmap is missing: run tools/deps.sh"; exit 1; }
 
-home=$(mktemp -d /tmp/cmdb-lab-XXXXXX)
-chmod 755 "$home"
-export CMDB_HOME=$home CMDB_EMBEDDED_NOSYNC=1
-export LAB_ID="i$$" LAB_OWNER_PID=$$
-LAB_ID=${LAB_ID:0:12}
-cleanup() {
-  "$LAB_SH" down >/dev/null 2>&1 || true
-  "$CMDB" db stop -q >/dev/null 2>&1
-  rm -rf "$home" "$out" "$err"
-}
-trap cleanup EXIT
-eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
-
-sc() { "$LAB_SH" exec sc "$@"; }
-# keep the scanner's kernel from answering our SYN-ACKs (docs/scanning.md)
-"$LAB_SH" quiet-scanner
+lab_up lab i
 
 # The ports: every open port of the truth, plus a few that are closed
 # everywhere. The router's second address (on subnet B) is left out: a scan

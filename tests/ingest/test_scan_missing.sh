@@ -22,21 +22,7 @@ set -uo pipefail
 . "$(dirname "$0")/lab_env.sh"
 lab_env scan_missing
 
-home=$(mktemp -d /tmp/cmdb-missing-XXXXXX)
-chmod 755 "$home"
-export CMDB_HOME=$home CMDB_EMBEDDED_NOSYNC=1
-export LAB_ID="m$$" LAB_OWNER_PID=$$
-LAB_ID=${LAB_ID:0:12}
-cleanup() {
-  "$LAB_SH" down >/dev/null 2>&1 || true
-  "$CMDB" db stop -q >/dev/null 2>&1
-  rm -rf "$home" "$out" "$err"
-}
-trap cleanup EXIT
-eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
-
-sc() { "$LAB_SH" exec sc "$@"; }
-"$LAB_SH" quiet-scanner
+lab_up missing m
 
 # 1-1500 and every open port of the truth above it: at least 64 ports, so
 # that the scanner can tell a SYN proxy (step 4). The router's far address

@@ -14,21 +14,7 @@ set -uo pipefail
 . "$(dirname "$0")/lab_env.sh"
 lab_env scan_sn
 
-home=$(mktemp -d /tmp/cmdb-sn-XXXXXX)
-chmod 755 "$home"
-export CMDB_HOME=$home CMDB_EMBEDDED_NOSYNC=1
-export LAB_ID="n$$" LAB_OWNER_PID=$$
-LAB_ID=${LAB_ID:0:12}
-cleanup() {
-  "$LAB_SH" down >/dev/null 2>&1 || true
-  "$CMDB" db stop -q >/dev/null 2>&1
-  rm -rf "$home" "$out" "$err"
-}
-trap cleanup EXIT
-eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
-
-sc() { "$LAB_SH" exec sc "$@"; }
-"$LAB_SH" quiet-scanner
+lab_up sn n
 
 # every open port of the truth; the router's far address left out (as in
 # test_scan_lab.sh: a scan cannot tell it belongs to the router)

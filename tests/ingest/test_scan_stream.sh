@@ -24,22 +24,9 @@ set -uo pipefail
 . "$(dirname "$0")/lab_env.sh"
 lab_env scan_stream
 
-home=$(mktemp -d /tmp/cmdb-stream-XXXXXX)
-chmod 755 "$home"
-export CMDB_HOME=$home CMDB_EMBEDDED_NOSYNC=1
-export LAB_ID="s$$" LAB_OWNER_PID=$$
-LAB_ID=${LAB_ID:0:12}
 scan_pid=
-cleanup() {
-  [ -n "$scan_pid" ] && kill "$scan_pid" 2>/dev/null
-  "$LAB_SH" down >/dev/null 2>&1 || true
-  "$CMDB" db stop -q >/dev/null 2>&1
-  rm -rf "$home" "$out" "$err"
-}
-trap cleanup EXIT
-eval "$("$LAB_SH" up)" || { echo "FAIL lab did not come up"; exit 1; }
-sc() { "$LAB_SH" exec sc "$@"; }
-"$LAB_SH" quiet-scanner
+lab_cleanup_more() { [ -n "$scan_pid" ] && kill "$scan_pid" 2>/dev/null; }
+lab_up stream s
 
 # Every open port of the truth plus 1-1500: at --rate 3000 over the lab's ten
 # live hosts the port scan takes a few seconds, and the list is long enough
