@@ -43,3 +43,26 @@ lab_cleanup() {
   rm -rf "$home" "$out" "$err"
 }
 sc() { "$LAB_SH" exec sc "$@"; }
+
+# lab_targets: subnets (array) and excl, what a scan of the lab leaves out:
+# the scanner itself, and the router's addresses beyond its first (a scan
+# cannot tell they belong to the router, so each would be a second host).
+lab_targets() {
+  local router_b
+  router_b=$("$PY" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(" ".join(ip for h in t["hosts"] for ip in h.get("other_ips", []) if ip))' "$LAB_TRUTH")
+  read -r -a subnets <<<"$LAB_SUBNETS"
+  excl=$LAB_SCANNER_IP${router_b:+,${router_b// /,}}
+}
+
+# lab_wide_ports: 1-1500 and every open port of the truth above it, a list
+# long enough (>= 64 ports) for the scanner to tell a SYN proxy.
+lab_wide_ports() {
+  "$PY" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+ps = {p["port"] for h in t["hosts"] for p in h["ports"] if p["port"] > 1500}
+print(",".join(["1-1500"] + [str(p) for p in sorted(ps)]))' "$LAB_TRUTH"
+}

@@ -26,12 +26,7 @@ import json, sys
 t = json.load(open(sys.argv[1]))
 ps = {p["port"] for h in t["hosts"] for p in h["ports"]} | {1, 7, 9}
 print(",".join(str(p) for p in sorted(ps)))' "$LAB_TRUTH")
-router_b=$("$PY" -c '
-import json, sys
-t = json.load(open(sys.argv[1]))
-print(" ".join(ip for h in t["hosts"] for ip in h.get("other_ips", []) if ip))' "$LAB_TRUTH")
-read -r -a subnets <<<"$LAB_SUBNETS"
-excl=$LAB_SCANNER_IP${router_b:+,${router_b// /,}}
+lab_targets
 
 expect 0 init -q
 cmdb_sql() { psql "host=$home/run dbname=cmdb user=cmdb" -XAtq -c "$1"; }

@@ -27,17 +27,8 @@ lab_up missing m
 # 1-1500 and every open port of the truth above it: at least 64 ports, so
 # that the scanner can tell a SYN proxy (step 4). The router's far address
 # is left out (as in test_scan_lab.sh: a scan cannot tell it is the router's).
-ports=$("$PY" -c '
-import json, sys
-t = json.load(open(sys.argv[1]))
-ps = {p["port"] for h in t["hosts"] for p in h["ports"] if p["port"] > 1500}
-print(",".join(["1-1500"] + [str(p) for p in sorted(ps)]))' "$LAB_TRUTH")
-router_b=$("$PY" -c '
-import json, sys
-t = json.load(open(sys.argv[1]))
-print(" ".join(ip for h in t["hosts"] for ip in h.get("other_ips", []) if ip))' "$LAB_TRUTH")
-read -r -a subnets <<<"$LAB_SUBNETS"
-excl=$LAB_SCANNER_IP${router_b:+,${router_b// /,}}
+ports=$(lab_wide_ports)
+lab_targets
 down_ip=198.18.1.13 # a3, the mail host: six services
 svc_ip=198.18.1.14  # a4: 21 ftp, 22 ssh (labsvc.py) and 8443 (openssl s_server)
 svc_port=8443
@@ -125,16 +116,7 @@ fi
 
 # 4. a4 behind a SYN proxy (as in test_scan_stream.sh for a5, which has no
 # services): every port answers SYN-ACK, none of its ports is written
-"$LAB_SH" exec a4 nft -f - <<'NFT'
-table ip synp {
-  chain pre { type filter hook prerouting priority raw; policy accept; tcp flags syn notrack; }
-  chain in {
-    type filter hook input priority filter; policy accept;
-    ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
-    ct state invalid drop
-  }
-}
-NFT
+"$LAB_SH" synproxy a4
 scan proxy
 run_id=$(cmdb_sql "SELECT max(id) FROM cmdb.scan_run")
 expect_eq "$(cmdb_sql "SELECT count(*) FROM cmdb.observation WHERE run = $run_id AND kind = 'host'

@@ -22,12 +22,7 @@ ports=$("$PY" -c '
 import json, sys
 t = json.load(open(sys.argv[1]))
 print(",".join(str(p) for p in sorted({p["port"] for h in t["hosts"] for p in h["ports"]})))' "$LAB_TRUTH")
-router_b=$("$PY" -c '
-import json, sys
-t = json.load(open(sys.argv[1]))
-print(" ".join(ip for h in t["hosts"] for ip in h.get("other_ips", []) if ip))' "$LAB_TRUTH")
-read -r -a subnets <<<"$LAB_SUBNETS"
-excl=$LAB_SCANNER_IP${router_b:+,${router_b// /,}}
+lab_targets
 down_ip=198.18.1.13 # a3, the mail host: six services
 
 expect 0 init -q

@@ -32,17 +32,8 @@ lab_up stream s
 # live hosts the port scan takes a few seconds, and the list is long enough
 # (>= 64 ports) for the SYN proxy rule. a8's port 9999 accepts and never
 # speaks: its service detection outlasts the others'.
-ports=$("$PY" -c '
-import json, sys
-t = json.load(open(sys.argv[1]))
-ps = {p["port"] for h in t["hosts"] for p in h["ports"] if p["port"] > 1500}
-print(",".join(["1-1500"] + [str(p) for p in sorted(ps)]))' "$LAB_TRUTH")
-router_b=$("$PY" -c '
-import json, sys
-t = json.load(open(sys.argv[1]))
-print(" ".join(ip for h in t["hosts"] for ip in h.get("other_ips", []) if ip))' "$LAB_TRUTH")
-read -r -a subnets <<<"$LAB_SUBNETS"
-excl=$LAB_SCANNER_IP${router_b:+,${router_b// /,}}
+ports=$(lab_wide_ports)
+lab_targets
 
 expect 0 init -q
 cmdb_sql() { psql "host=$home/run dbname=cmdb user=cmdb" -XAtq -c "$1"; }
@@ -100,16 +91,7 @@ stream_scan() {
 stream_scan connect --connect
 
 # 2. raw SYN scan, a5 behind a SYN proxy (as in discover_e2e_synproxy)
-"$LAB_SH" exec a5 nft -f - <<'NFT'
-table ip synp {
-  chain pre { type filter hook prerouting priority raw; policy accept; tcp flags syn notrack; }
-  chain in {
-    type filter hook input priority filter; policy accept;
-    ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
-    ct state invalid drop
-  }
-}
-NFT
+"$LAB_SH" synproxy a5
 a5=$("$PY" -c '
 import json, sys
 print(next(h["ip"] for h in json.load(open(sys.argv[1]))["hosts"] if h["name"] == "a5"))' "$LAB_TRUTH")

@@ -16,6 +16,9 @@
 #   lab.sh quiet-scanner add the nftables rule that keeps the scanner
 #                        namespace's kernel from answering SYN-ACKs meant for
 #                        a raw scan (docs/scanning.md); idempotent
+#   lab.sh synproxy HOST put nftables' SYN proxy in front of HOST: it answers
+#                        SYN-ACK on every port, as a tarpit or load balancer
+#                        would; idempotent
 #
 # Environment:
 #   LAB_ID     instance id, [A-Za-z0-9]{1,12}; prefixes every namespace
@@ -779,6 +782,24 @@ table inet cmdbscan {
 NFT
 }
 
+cmd_synproxy() {
+  local id ns
+  [ $# -eq 1 ] || usage
+  id=$(lab_id_default)
+  ns=$(resolve_ns "$id" "$1")
+  ip netns exec "$ns" nft list table ip synp >/dev/null 2>&1 && return 0
+  ip netns exec "$ns" nft -f - <<'NFT'
+table ip synp {
+  chain pre { type filter hook prerouting priority raw; policy accept; tcp flags syn notrack; }
+  chain in {
+    type filter hook input priority filter; policy accept;
+    ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+    ct state invalid drop
+  }
+}
+NFT
+}
+
 [ $# -ge 1 ] || usage
 sub=$1; shift
 case $sub in
@@ -789,6 +810,7 @@ case $sub in
   exec) cmd_exec "$@" ;;
   truth) cmd_truth "$@" ;;
   quiet-scanner) cmd_quiet_scanner "$@" ;;
+  synproxy) cmd_synproxy "$@" ;;
   -h|--help|help) usage ;;
   *) usage ;;
 esac

@@ -193,16 +193,7 @@ sigint)
 synproxy)
   # nftables' synproxy on the quiet host a5 answers SYN-ACK on every port: it
   # must be reported as one host with syn_proxy, not as 200 open ports.
-  "$LAB_SH" exec a5 nft -f - <<'NFT'
-table ip synp {
-  chain pre { type filter hook prerouting priority raw; policy accept; tcp flags syn notrack; }
-  chain in {
-    type filter hook input priority filter; policy accept;
-    ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
-    ct state invalid drop
-  }
-}
-NFT
+  "$LAB_SH" synproxy a5
   discover sp 198.18.1.11 198.18.1.15 -p 1-200 --wait 0.5 || bad "scan exits 0"
   if grep '"ip":"198.18.1.15"' "$OUT/sp.ndjson" | grep -q '"syn_proxy":true'; then ok "a5 reported as a SYN proxy"; else bad "a5 reported as a SYN proxy"; fi
   n=$(grep '"kind":"port"' "$OUT/sp.ndjson" | grep -c '"ip":"198.18.1.15"' || true)
