@@ -890,10 +890,25 @@ cmdb_rc cmdb_ingest_flush(struct cmdb_ingest *in, struct cmdb_error *err)
 	return flush(in, err);
 }
 
+/* The evidence retention (setting observation_retention): raw observations
+ * of runs ingested longer ago are removed, whoever ingested them. */
+static cmdb_rc purge(struct cmdb_ingest *in, struct cmdb_error *err)
+{
+	PGresult *res = cmdb_query(in->db, "SELECT cmdb.observation_purge()", 0, NULL, PGRES_TUPLES_OK, err);
+
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	in->stats.purged += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return CMDB_OK;
+}
+
 cmdb_rc cmdb_ingest_finish(struct cmdb_ingest *in, struct cmdb_ingest_stats *stats, struct cmdb_error *err)
 {
 	cmdb_rc rc = flush(in, err);
 
+	if (rc == CMDB_OK && !in->opts.dry_run)
+		rc = purge(in, err);
 	if (stats)
 		*stats = in->stats;
 	return rc;

@@ -1,7 +1,9 @@
 /*
  * Sources, scan runs and attribute provenance (see cmdb/source.h).
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include "cmdb/source.h"
 #include "internal.h"
 
@@ -38,6 +40,9 @@ static const char SQL_WHY[] =
 	"            ELSE 'older than the claim of ' || (SELECT source FROM c WHERE rank = 1) END AS reason "
 	"FROM c ORDER BY c.rank";
 
+static const char SQL_SETTINGS[] = "SELECT name, value, description FROM cmdb.setting ORDER BY name";
+static const char SQL_SETTING_SET[] = "UPDATE cmdb.setting SET value = $2 WHERE name = $1";
+
 static cmdb_rc rows_of(struct cmdb_db *db, const char *sql, int n, const char *const *params,
 		       struct cmdb_rows **rows, struct cmdb_error *err)
 {
@@ -73,6 +78,26 @@ cmdb_rc cmdb_scan_list(struct cmdb_db *db, long limit, struct cmdb_rows **rows, 
 
 	snprintf(lbuf, sizeof(lbuf), "%ld", limit > 0 ? limit : (long)INT64_MAX / 2);
 	return rows_of(db, SQL_SCANS, 1, params, rows, err);
+}
+
+cmdb_rc cmdb_setting_list(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err)
+{
+	return rows_of(db, SQL_SETTINGS, 0, NULL, rows, err);
+}
+
+cmdb_rc cmdb_setting_set(struct cmdb_db *db, const char *name, const char *value, struct cmdb_error *err)
+{
+	const char *params[2] = {name, value};
+	PGresult *res = cmdb_query(db, SQL_SETTING_SET, 2, params, PGRES_COMMAND_OK, err);
+	bool found;
+
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	found = strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (!found)
+		return cmdb_error_set(err, CMDB_ENOTFOUND, "unknown setting \"%s\" (see: cmdb settings list)", name);
+	return CMDB_OK;
 }
 
 cmdb_rc cmdb_ci_why(struct cmdb_db *db, int64_t id, const char *attr, struct cmdb_rows **rows,

@@ -41,7 +41,8 @@
 -- identities; 6. sightings as heap-only updates (no index on ci.last_seen,
 -- fill factors); 7. a relationship or identity made and ended in one
 -- transaction is an end like any other; 8. missing marking leaves the
--- services of a SYN proxy alone (cmdb discover's port scans carry a scope).
+-- services of a SYN proxy alone (cmdb discover's port scans carry a scope);
+-- 9. every ingest applies the evidence retention, and settings are checked.
 
 DO $$
 BEGIN
@@ -810,3 +811,66 @@ BEGIN
   PERFORM set_config('cmdb.claims_by_caller', '', true);
   RETURN n;
 END $$;
+
+-- ---------------------------------------------------------------------------
+-- 9. Evidence retention that runs, and settings that are checked
+--
+-- observation_purge existed (004) but nothing called it, so raw
+-- observations were kept forever whatever observation_retention said; and
+-- a setting could be given any text. Every ingest (cmdb ingest, scan,
+-- import) now ends with the purge. Retention counts from when a run was
+-- ingested, not from when its scan happened: an nmap file from last year,
+-- imported today, keeps its evidence for the retention too.
+
+CREATE OR REPLACE FUNCTION cmdb.observation_purge() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM cmdb.observation o USING cmdb.scan_run r
+   WHERE o.run = r.id
+     AND r.ingested_at < now() - (SELECT value FROM cmdb.setting WHERE name = 'observation_retention')::interval;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+
+CREATE FUNCTION cmdb.setting_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = cmdb, pg_temp AS $$
+DECLARE
+  d interval;
+  n bigint;
+BEGIN
+  IF NEW.name <> OLD.name THEN
+    RAISE EXCEPTION 'a setting cannot be renamed' USING ERRCODE = '55000';
+  END IF;
+  NEW.value := btrim(NEW.value);
+  CASE NEW.name
+  WHEN 'observation_retention' THEN
+    BEGIN
+      d := NEW.value::interval;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow
+                   OR invalid_text_representation THEN
+      RAISE EXCEPTION 'observation_retention must be a duration such as "90 days" or "12 hours", not "%"',
+        NEW.value USING ERRCODE = '22023';
+    END;
+    IF d <= interval '0' THEN
+      RAISE EXCEPTION 'observation_retention must be longer than 0, not "%"', NEW.value USING ERRCODE = '22023';
+    END IF;
+  WHEN 'ip_scope' THEN
+    IF NEW.value !~ '^([A-Za-z0-9_.-]{1,64})?$' THEN
+      RAISE EXCEPTION 'ip_scope must be empty or up to 64 letters, digits, _ . -, not "%"', NEW.value
+        USING ERRCODE = '22023';
+    END IF;
+    -- the scope is part of every ip identity: changed afterwards, the next
+    -- scan would match no address it recorded before and duplicate them all
+    SELECT count(*) INTO n FROM cmdb.ci_identity WHERE kind = 'ip' AND upper_inf(valid);
+    IF NEW.value IS DISTINCT FROM OLD.value AND n > 0 THEN
+      RAISE EXCEPTION 'ip_scope can only change before the first address is recorded (% ip identities use "%")',
+        n, OLD.value USING ERRCODE = '55000';
+    END IF;
+  ELSE
+    NULL;
+  END CASE;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER setting_check BEFORE UPDATE ON cmdb.setting FOR EACH ROW EXECUTE FUNCTION cmdb.setting_check();

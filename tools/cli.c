@@ -275,6 +275,13 @@ void cli_ingest_reject(void *ctx, uint64_t line, const char *reason)
 		fprintf(stderr, "cmdb: (further rejections are counted, not listed)\n");
 }
 
+void cli_note_purged(const struct cli *cli, uint64_t purged)
+{
+	if (purged)
+		cli_note(cli, "%" PRIu64 " observations of older scan runs removed (past observation_retention: "
+			      "cmdb settings list)", purged);
+}
+
 void cli_ingest_change(void *ctx, const char *action, const char *ci_type, const char *name, const char *detail)
 {
 	(void)ctx;

@@ -79,5 +79,7 @@ struct cli_ingest_report {
 void cli_ingest_reject(void *ctx, uint64_t line, const char *reason);
 void cli_ingest_change(void *ctx, const char *action, const char *ci_type, const char *name,
 		       const char *detail);
+/* After an ingest: says how many observations the evidence retention removed, if any. */
+void cli_note_purged(const struct cli *cli, uint64_t purged);
 
 #endif

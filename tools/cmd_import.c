@@ -154,6 +154,7 @@ static int run_import(struct cli *cli, int argc, char **argv, enum import_kind k
 			 io.dry_run ? "dry run: " : "", is.records, st.accepted, io.dry_run ? "checked" : "ingested",
 			 st.rejected, st.created, st.updated, st.unchanged);
 	}
+	cli_note_purged(cli, st.purged);
 	code = cli_finish(is.skipped || st.rejected ? EXIT_FAIL : EXIT_OK);
 out:
 	cmdb_ingest_free(in);

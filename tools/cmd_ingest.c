@@ -46,6 +46,21 @@ const char usage_source_set[] =
 	"Sets a source's priority (0-1000; defaults: manual 100, imports 30-60,\n"
 	"scanners 20). New names are registered.\n";
 
+const char usage_settings_list[] =
+	"Usage: cmdb settings list [--json|--csv]\n"
+	"\n"
+	"The CMDB's settings: observation_retention (how long the raw observations\n"
+	"of a scan run are kept as evidence after it was ingested; every ingest\n"
+	"removes older ones) and ip_scope (the scope written into every IP address\n"
+	"identity; it can change only before the first address is recorded).\n";
+
+const char usage_settings_set[] =
+	"Usage: cmdb settings set NAME VALUE\n"
+	"\n"
+	"Sets a setting, e.g. cmdb settings set observation_retention '30 days'.\n"
+	"The value is checked: a positive duration for observation_retention, up to\n"
+	"64 letters, digits, _ . - (or empty) for ip_scope.\n";
+
 const char usage_ci_why[] =
 	"Usage: cmdb ci why CI ATTRIBUTE [--json|--csv]\n"
 	"\n"
@@ -99,12 +114,12 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (cli->format == FMT_JSON) {
-		json_t *o = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", io.dry_run, "lines",
+		json_t *o = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", io.dry_run, "lines",
 				      (json_int_t)st.lines, "accepted", (json_int_t)st.accepted, "rejected",
 				      (json_int_t)st.rejected, "batches", (json_int_t)st.batches, "retries",
 				      (json_int_t)st.retries, "created", (json_int_t)st.created, "updated",
 				      (json_int_t)st.updated, "unchanged", (json_int_t)st.unchanged, "missing",
-				      (json_int_t)st.missing);
+				      (json_int_t)st.missing, "purged", (json_int_t)st.purged);
 		cli_print_json(o);
 		json_decref(o);
 	} else {
@@ -113,6 +128,7 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
 			 io.dry_run ? "dry run: " : "", st.accepted, io.dry_run ? "checked" : "ingested", st.rejected,
 			 st.created, st.updated, st.unchanged, st.missing);
 	}
+	cli_note_purged(cli, st.purged);
 	code = cli_finish(st.rejected ? EXIT_FAIL : EXIT_OK);
 out:
 	cmdb_ingest_free(in);
@@ -182,6 +198,30 @@ int cmd_source_set(struct cli *cli, int argc, char **argv)
 		code = cli_error(&err);
 	else
 		cli_note(cli, "source %s now has priority %ld", argv[optind], prio);
+	cmdb_db_close(db);
+	return code;
+}
+
+int cmd_settings_list(struct cli *cli, int argc, char **argv)
+{
+	return cli_simple_listing(cli, argc, argv, cmdb_setting_list, NULL);
+}
+
+int cmd_settings_set(struct cli *cli, int argc, char **argv)
+{
+	struct cmdb_error err = {0};
+	struct cmdb_db *db;
+	int code = EXIT_OK;
+
+	if (!cli_plain_args(cli, argc, argv, 2, 2))
+		return cli->exit;
+	db = cli_open(cli, CMDB_ACCESS_WRITE);
+	if (!db)
+		return EXIT_FAIL;
+	if (cmdb_setting_set(db, argv[optind], argv[optind + 1], &err))
+		code = cli_error(&err);
+	else
+		cli_note(cli, "%s is now \"%s\"", argv[optind], argv[optind + 1]);
 	cmdb_db_close(db);
 	return code;
 }

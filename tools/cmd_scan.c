@@ -199,6 +199,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
 		      " updated, %" PRIu64 " unchanged, %" PRIu64 " marked missing",
 		 io.dry_run ? "dry run: " : "", st.accepted, io.dry_run ? "checked" : "ingested", st.rejected,
 		 st.created, st.updated, st.unchanged, st.missing);
+	cli_note_purged(cli, st.purged);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != EXIT_OK)
 		code = EXIT_FAIL; /* the scanner said why (incomplete scans mark nothing missing) */
 	else

@@ -59,6 +59,8 @@ static const struct command commands[] = {
 	{"scans", cmd_scans, usage_scans},
 	{"source list", cmd_source_list, usage_source_list},
 	{"source set", cmd_source_set, usage_source_set},
+	{"settings list", cmd_settings_list, usage_settings_list},
+	{"settings set", cmd_settings_set, usage_settings_set},
 	{"discover", FULL_ONLY(cmd_discover, usage_discover)},
 	{"scan", FULL_ONLY(cmd_scan, usage_scan)},
 	{"dup list", cmd_dup_list, usage_dup_list},
@@ -85,6 +87,7 @@ static const char USAGE_MAIN[] =
 	"  import nmap|masscan|csv   other tools' scans and inventories, reconciled alike\n"
 	"  scans                     scan runs ingested\n"
 	"  source list|set           sources and their priorities\n"
+	"  settings list|set         evidence retention, IP scope\n"
 	"  dup list|merge            suspected duplicates and their merge\n"
 	"  help [COMMAND]            help on a command\n"
 	"\n"

@@ -44,6 +44,8 @@ DECLARE_COMMAND(cmd_import_csv, usage_import_csv);
 DECLARE_COMMAND(cmd_scans, usage_scans);
 DECLARE_COMMAND(cmd_source_list, usage_source_list);
 DECLARE_COMMAND(cmd_source_set, usage_source_set);
+DECLARE_COMMAND(cmd_settings_list, usage_settings_list);
+DECLARE_COMMAND(cmd_settings_set, usage_settings_set);
 DECLARE_COMMAND(cmd_ci_why, usage_ci_why);
 DECLARE_COMMAND(cmd_discover, usage_discover);
 DECLARE_COMMAND(cmd_scan, usage_scan);

@@ -256,5 +256,25 @@ else bad "made and ended in one transaction: $msg"; fi
 expect_eq "$(sql "SELECT string_agg(op, ' ' ORDER BY id) FROM cmdb.history WHERE ci_id = $ha AND (field = 'depends_on' OR field = 'serial')")" \
   "relate unrelate identity_add identity_remove" "their history"
 expect_eq "$(sql "SELECT count(*) FROM cmdb.rel WHERE source_id = $ha AND type = 'depends_on' AND upper_inf(valid)")" 0 "no current relationship left"
+# 005: settings are checked, and every ingest applies the evidence retention
+expect 0 settings list --json; expect_out '"observation_retention"'; expect_out '"90 days"'
+expect 1 settings set observation_retention forever; expect_err 'must be a duration such as "90 days"'
+expect 1 settings set observation_retention '0 seconds'; expect_err 'longer than 0'
+expect 1 settings set observation_retention -- '-1 day'; expect_err 'longer than 0'
+expect 1 settings set nosuch 1; expect_err 'unknown setting "nosuch"'
+expect 2 settings set observation_retention
+expect 1 settings set ip_scope site-b; expect_err 'ip_scope can only change before the first address is recorded'
+expect 1 settings set ip_scope 'bad scope!'; expect_err 'ip_scope must be empty or up to 64'
+expect_eq "$(sql "SELECT value FROM cmdb.setting WHERE name = 'ip_scope'")" "" "refused settings change nothing"
+expect 0 settings set observation_retention '1 second'
+sleep 1.2
+python3 "$gen" 3 1 retention-1 --first 61000 --hour 16 >"$work/retention.ndjson"
+expect 0 ingest "$work/retention.ndjson" --json
+purged=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["purged"])' "$out")
+if [ "$purged" -gt 0 ]; then ok; else bad "nothing purged with a 1 second retention ($purged)"; fi
+last_run=$(sql "SELECT max(id) FROM cmdb.scan_run")
+expect_eq "$(sql "SELECT count(*) FROM cmdb.observation WHERE run < $last_run")" 0 "older runs' evidence removed"
+expect_eq "$(sql "SELECT count(*) > 5 FROM cmdb.scan_run WHERE id < $last_run")" t "scan runs stay, only their evidence goes"
+expect 0 settings set observation_retention '90 days'
 expect 0 audit chain
 finish

@@ -56,7 +56,8 @@ struct cmdb_ingest_stats {
 	uint64_t batches;
 	uint64_t retries; /* batches retried after a conflict with another writer */
 	uint64_t created, updated, unchanged, missing;
-	uint64_t runs; /* scan runs touched */
+	uint64_t runs;	 /* scan runs touched */
+	uint64_t purged; /* observations past the retention removed at the end */
 };
 
 cmdb_rc cmdb_ingest_open(struct cmdb_db *db, const struct cmdb_ingest_options *opts,

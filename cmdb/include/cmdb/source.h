@@ -16,6 +16,12 @@ cmdb_rc cmdb_source_set(struct cmdb_db *db, const char *name, int priority, stru
 /* Scan runs, newest first; limit 0 for all. */
 cmdb_rc cmdb_scan_list(struct cmdb_db *db, long limit, struct cmdb_rows **rows, struct cmdb_error *err);
 
+/* The CMDB's settings (name, value, description), by name. */
+cmdb_rc cmdb_setting_list(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err);
+/* Sets one; the database checks the value (a duration for
+ * observation_retention, ...). CMDB_ENOTFOUND for an unknown name. */
+cmdb_rc cmdb_setting_set(struct cmdb_db *db, const char *name, const char *value, struct cmdb_error *err);
+
 /* Every source's claim on one attribute of a CI, the winner first: source,
  * priority, value, when observed, scan, whether it wins and why. */
 cmdb_rc cmdb_ci_why(struct cmdb_db *db, int64_t id, const char *attr, struct cmdb_rows **rows,
