@@ -827,9 +827,12 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
 DECLARE
   n bigint;
 BEGIN
-  DELETE FROM cmdb.observation o USING cmdb.scan_run r
-   WHERE o.run = r.id
-     AND r.ingested_at < now() - (SELECT value FROM cmdb.setting WHERE name = 'observation_retention')::interval;
+  -- the expired runs first (a few rows), then their observations by the
+  -- primary key's prefix: never a scan of all the evidence after an ingest
+  DELETE FROM cmdb.observation
+   WHERE run = ANY (ARRAY(SELECT r.id FROM cmdb.scan_run r
+                           WHERE r.ingested_at < now() - (SELECT value FROM cmdb.setting
+                                                           WHERE name = 'observation_retention')::interval));
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END $$;
