@@ -42,7 +42,8 @@
 -- fill factors); 7. a relationship or identity made and ended in one
 -- transaction is an end like any other; 8. missing marking leaves the
 -- services of a SYN proxy alone (cmdb discover's port scans carry a scope);
--- 9. every ingest applies the evidence retention, and settings are checked.
+-- 9. every ingest applies the evidence retention, and settings are checked;
+-- 10. settings and source priorities are recorded in the history.
 
 DO $$
 BEGIN
@@ -877,3 +878,28 @@ BEGIN
   RETURN NEW;
 END $$;
 CREATE TRIGGER setting_check BEFORE UPDATE ON cmdb.setting FOR EACH ROW EXECUTE FUNCTION cmdb.setting_check();
+
+-- ---------------------------------------------------------------------------
+-- 10. Settings and source priorities in the history
+--
+-- Both decide what the CMDB records (how long evidence stays, which
+-- source's value wins), so an auditor must be able to trace who changed
+-- them and when, as with types and identification rules.
+
+ALTER TABLE cmdb.history DROP CONSTRAINT history_entity_check,
+  ADD CONSTRAINT history_entity_check
+      CHECK (entity IN ('ci', 'identity', 'rel', 'ci_type', 'rel_type', 'setting', 'source'));
+
+CREATE FUNCTION cmdb.config_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = cmdb, pg_temp AS $$
+BEGIN
+  PERFORM cmdb.history_append(TG_TABLE_NAME, lower(TG_OP), NULL, NULL, NULL, NEW.name,
+    CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) END, to_jsonb(NEW));
+  RETURN NULL;
+END $$;
+CREATE TRIGGER setting_record AFTER UPDATE ON cmdb.setting
+  FOR EACH ROW WHEN (OLD.value IS DISTINCT FROM NEW.value) EXECUTE FUNCTION cmdb.config_record();
+CREATE TRIGGER source_record_insert AFTER INSERT ON cmdb.source
+  FOR EACH ROW EXECUTE FUNCTION cmdb.config_record();
+CREATE TRIGGER source_record_update AFTER UPDATE ON cmdb.source
+  FOR EACH ROW WHEN (OLD IS DISTINCT FROM NEW) EXECUTE FUNCTION cmdb.config_record();

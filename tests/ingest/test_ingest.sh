@@ -276,5 +276,14 @@ last_run=$(sql "SELECT max(id) FROM cmdb.scan_run")
 expect_eq "$(sql "SELECT count(*) FROM cmdb.observation WHERE run < $last_run")" 0 "older runs' evidence removed"
 expect_eq "$(sql "SELECT count(*) > 5 FROM cmdb.scan_run WHERE id < $last_run")" t "scan runs stay, only their evidence goes"
 expect 0 settings set observation_retention '90 days'
+# ... and who changed a setting or a source's priority, when, is in the history
+expect_eq "$(sql "SELECT string_agg(old ->> 'value' || ' -> ' || (new ->> 'value'), ', ' ORDER BY id) FROM cmdb.history
+                  WHERE entity = 'setting' AND field = 'observation_retention'")" \
+  "90 days -> 1 second, 1 second -> 90 days" "setting changes recorded (refused ones not)"
+expect 0 source set nmap --priority 55
+expect_eq "$(sql "SELECT (old ->> 'priority') || ' -> ' || (new ->> 'priority') FROM cmdb.history
+                  WHERE entity = 'source' AND field = 'nmap' AND op = 'update' ORDER BY id DESC LIMIT 1")" \
+  "$(sql "SELECT (old ->> 'priority') FROM cmdb.history WHERE entity = 'source' AND field = 'nmap' AND op = 'update'
+          ORDER BY id DESC LIMIT 1") -> 55" "a source's priority change recorded"
 expect 0 audit chain
 finish
