@@ -103,14 +103,14 @@ static void test_unknown_pairs_are_not_marked(void **state)
 {
 	struct disc_answers a;
 	uint16_t ports[] = {22, 80};
-	uint32_t hosts[] = {IP(10, 0, 0, 1), IP(10, 0, 0, 2)};
+	uint32_t hosts[] = {IP(198, 18, 0, 1), IP(198, 18, 0, 2)};
 	bool first = true;
 
 	assert_int_equal(disc_answers_init(&a, ports, 2, 2, NULL), DISC_OK);
 	disc_answers_start(&a, hosts, 2);
-	assert_false(disc_answers_mark(&a, IP(10, 0, 0, 3), 22, &first)); /* not in the block */
+	assert_false(disc_answers_mark(&a, IP(198, 18, 0, 3), 22, &first)); /* not in the block */
 	assert_false(first);
-	assert_false(disc_answers_mark(&a, IP(10, 0, 0, 1), 23, &first)); /* port not scanned */
+	assert_false(disc_answers_mark(&a, IP(198, 18, 0, 1), 23, &first)); /* port not scanned */
 	assert_false(disc_answers_mark(&a, 0, 0, NULL));
 	for (uint64_t idx = 0; idx < 4; idx++)
 		assert_false(disc_answers_test(&a, idx));
@@ -122,7 +122,7 @@ static void test_port_range(void **state)
 {
 	struct disc_answers a;
 	uint16_t ports[100];
-	uint32_t hosts[] = {IP(10, 0, 0, 1), IP(10, 0, 0, 2)};
+	uint32_t hosts[] = {IP(198, 18, 0, 1), IP(198, 18, 0, 2)};
 
 	for (uint16_t i = 0; i < 100; i++)
 		ports[i] = (uint16_t)(1000 + i);
@@ -143,11 +143,11 @@ static void test_start_clears_the_last_block(void **state)
 {
 	struct disc_answers a;
 	uint16_t ports[] = {1, 2, 3};
-	uint32_t b1[4], b2[2] = {IP(10, 1, 0, 1), IP(10, 0, 0, 1)};
+	uint32_t b1[4], b2[2] = {IP(198, 18, 1, 1), IP(198, 18, 0, 1)};
 	bool first;
 
 	for (uint32_t i = 0; i < 4; i++)
-		b1[i] = IP(10, 0, 0, 1 + i);
+		b1[i] = IP(198, 18, 0, 1 + i);
 	assert_int_equal(disc_answers_init(&a, ports, 3, 4, NULL), DISC_OK);
 	disc_answers_start(&a, b1, 4);
 	for (uint32_t i = 0; i < 4; i++)
@@ -157,7 +157,7 @@ static void test_start_clears_the_last_block(void **state)
 	for (uint64_t idx = 0; idx < 12; idx++)
 		assert_false(disc_answers_test(&a, idx));
 	assert_false(disc_answers_mark(&a, b1[1], 1, NULL)); /* left with its block */
-	assert_true(disc_answers_mark(&a, IP(10, 0, 0, 1), 3, &first));
+	assert_true(disc_answers_mark(&a, IP(198, 18, 0, 1), 3, &first));
 	assert_true(first);
 	assert_true(disc_answers_test(&a, 2 * 2 + 1));
 	disc_answers_release(&a);

@@ -29,7 +29,7 @@ xcount() {
 expect 2 discover --pcap "$caps/session.pcap" -p 80;        expect_err "do not apply"
 expect 2 discover --pcap "$caps/session.pcap" --connect;    expect_err "do not apply"
 expect 2 discover --pcap "$caps/session.pcap" --dry-run;    expect_err "do not apply"
-expect 2 discover --pcap "$caps/session.pcap" --exclude 10.0.0.1; expect_err "needs targets"
+expect 2 discover --pcap "$caps/session.pcap" --exclude 198.18.0.1; expect_err "needs targets"
 expect 2 discover --pcap;                                   expect_err "requires an argument"
 expect 2 discover --dry-run -p 80 -oN "$tmp/x.txt" 127.0.0.1; expect_err "-oN"
 if [ -e "$tmp/x.txt" ]; then bad "-oN wrote a file"; else ok; fi
@@ -49,15 +49,15 @@ expect_eq "$(wc -c <"$tmp/trunc.xml" | tr -d ' ')" 0 "no XML for a cut-off captu
 expect 0 discover -q --pcap "$caps/session.pcap"
 expect_out '^\{"v":1,"kind":"scan",.*"options":\{"mode":"pcap","pcap":".*session.pcap","link":"EN10MB","os":false\}'
 expect_out '"pcap":".*session.pcap"\}$'
-expect_out '"kind":"host",.*"ip":"10.0.0.2","mac":"00:1b:21:aa:bb:cc",.*"reason":"arp-response"'
-expect_out '"kind":"port",.*"ip":"10.0.0.2","proto":"tcp","port":22,"state":"open","reason":"syn-ack"'
+expect_out '"kind":"host",.*"ip":"198.18.0.2","mac":"00:1b:21:aa:bb:cc",.*"reason":"arp-response"'
+expect_out '"kind":"port",.*"ip":"198.18.0.2","proto":"tcp","port":22,"state":"open","reason":"syn-ack"'
 expect_out '"kind":"service",.*"port":22,"service":"ssh","product":"OpenSSH".*"banner":"SSH-2.0-OpenSSH_9.2p1 Debian-2\+deb12u3\\r\\n"'
 expect_out '"kind":"scan_end",.*"complete":true,"probes_sent":0,"replies":20,'
 expect_no_out '"os":\{'
 expect_eq "$(grep -c '"kind":"host"' "$out")" 4 "four hosts in session.pcap"
 cp "$out" "$tmp/session.ndjson"
 # targets limit the hosts; standard input works
-"$CMDB" discover -q --pcap - 10.0.0.2 <"$caps/session.pcap" >"$tmp/one.ndjson" 2>"$err"
+"$CMDB" discover -q --pcap - 198.18.0.2 <"$caps/session.pcap" >"$tmp/one.ndjson" 2>"$err"
 expect_eq "$?" 0 "--pcap - reads standard input"
 expect_eq "$(grep -c '"kind":"host"' "$tmp/one.ndjson")" 1 "targets limit the hosts"
 # the summary
@@ -66,9 +66,9 @@ expect_err "20 packets read from .*session.pcap \(EN10MB\), 1 unreadable frames 
 
 # ---- --os from a capture ----
 expect 0 discover -q --os --pcap "$caps/session.pcap"
-expect_out '"ip":"10.0.0.2",.*"os":\{"family":"Linux","guess":"Debian Linux 12","confidence":[0-9]+\},"tcp_fingerprint":"64 \| 65160 \| 1460 \| M,S,T,N,W \| 7 \| df,id0"'
+expect_out '"ip":"198.18.0.2",.*"os":\{"family":"Linux","guess":"Debian Linux 12","confidence":[0-9]+\},"tcp_fingerprint":"64 \| 65160 \| 1460 \| M,S,T,N,W \| 7 \| df,id0"'
 expect 0 discover -q --os --pcap "$caps/sll.pcap"
-expect_out '"ip":"10.0.0.5",.*"os":\{"family":"Windows"'
+expect_out '"ip":"198.18.0.5",.*"os":\{"family":"Windows"'
 
 # ---- -oX from a capture ----
 expect 0 discover -q --os --pcap "$caps/session.pcap" -oX "$tmp/a.xml"
@@ -113,7 +113,7 @@ if command -v ndiff >/dev/null 2>&1; then
   rc=0; ndiff "$tmp/c.xml" "$tmp/c2.xml" >"$tmp/ndiff.out" 2>&1 || rc=$?
   if [ $rc -le 1 ] && grep -q "scan initiated" "$tmp/ndiff.out"; then ok; else bad "ndiff failed ($rc): $(head -c 300 "$tmp/ndiff.out")"; fi
   rc=0; ndiff "$tmp/a.xml" "$tmp/c.xml" >"$tmp/ndiff.out" 2>&1 || rc=$?
-  if [ $rc = 1 ] && grep -q "^-10.0.0.2" "$tmp/ndiff.out"; then ok; else bad "ndiff a/c ($rc): $(head -c 300 "$tmp/ndiff.out")"; fi
+  if [ $rc = 1 ] && grep -q "^-198.18.0.2" "$tmp/ndiff.out"; then ok; else bad "ndiff a/c ($rc): $(head -c 300 "$tmp/ndiff.out")"; fi
 else
   echo "note: ndiff not installed; skipping its checks"
 fi
@@ -129,6 +129,6 @@ expect_eq "$(sql "SELECT count(*) FROM cmdb.ci WHERE type = 'host'")" 4 "four ho
 "$CMDB" discover -q --os --pcap "$caps/session.pcap" -o "$tmp/os.ndjson" 2>"$err"
 expect 0 ingest "$tmp/os.ndjson"
 expect_err " 0 rejected"
-expect_eq "$(sql "SELECT attributes->>'os_family' FROM cmdb.ci WHERE type = 'host' AND name = '10.0.0.2'")" \
+expect_eq "$(sql "SELECT attributes->>'os_family' FROM cmdb.ci WHERE type = 'host' AND name = '198.18.0.2'")" \
   Linux "the OS guess reaches the host CI"
 finish

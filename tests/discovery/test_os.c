@@ -40,7 +40,7 @@ static size_t build(const struct synack *s, uint8_t out[80])
 	out[6] = s->df ? 0x40 : 0;
 	out[8] = s->ttl;
 	out[9] = 6;
-	memcpy(out + 12, (const uint8_t[]){10, 0, 0, 2, 10, 0, 0, 1}, 8);
+	memcpy(out + 12, (const uint8_t[]){198, 18, 0, 2, 198, 18, 0, 1}, 8);
 	out[20] = 0;
 	out[21] = 80; /* source port 80 */
 	out[22] = 0xee;
@@ -503,26 +503,26 @@ static void test_results_emit_os(void **state)
 
 	assert_non_null(f);
 	disc_results_init(&r);
-	/* 10.0.0.1: Linux SYN-ACK, then a Windows-looking one (ignored), then a banner */
-	disc_results_port(&r, 0x0a000001, 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	/* 198.18.0.1: Linux SYN-ACK, then a Windows-looking one (ignored), then a banner */
+	disc_results_port(&r, 0xc6120001, 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
 	fp_of(&linux_sa, &fp);
-	disc_results_os_fp(&r, 0x0a000001, &fp);
+	disc_results_os_fp(&r, 0xc6120001, &fp);
 	fp_of(&win_sa, &fp);
-	disc_results_os_fp(&r, 0x0a000001, &fp);
-	disc_results_os_hint(&r, 0x0a000001,
+	disc_results_os_fp(&r, 0xc6120001, &fp);
+	disc_results_os_hint(&r, 0xc6120001,
 			     disc_os_banner_hint(&builtin, (const uint8_t *)ssh, strlen(ssh)));
-	/* 10.0.0.2: only ARP, no SYN-ACK, no banner: no guess */
-	disc_results_host(&r, 0x0a000002, DISC_REASON_ARP, -1, NULL, NULL, NULL);
+	/* 198.18.0.2: only ARP, no SYN-ACK, no banner: no guess */
+	disc_results_host(&r, 0xc6120002, DISC_REASON_ARP, -1, NULL, NULL, NULL);
 	/* an unknown host is not created by a fingerprint */
-	disc_results_os_fp(&r, 0x0a000003, &fp);
-	assert_null(disc_results_find(&r, 0x0a000003));
+	disc_results_os_fp(&r, 0xc6120003, &fp);
+	assert_null(disc_results_find(&r, 0xc6120003));
 	disc_obs_writer_init(&w, f, "t");
 	assert_int_equal(disc_results_emit(&r, &w, &o, NULL, NULL, NULL, &err), DISC_OK);
 	fclose(f);
 	assert_non_null(strstr(text, "\"os\":{\"family\":\"Linux\",\"guess\":\"Debian Linux 12\","
 				     "\"confidence\":99}"));
 	assert_non_null(strstr(text, "\"tcp_fingerprint\":\"64 | 64240 | 1460 | M | - | df,id0\""));
-	line2 = strstr(text, "\"ip\":\"10.0.0.2\"");
+	line2 = strstr(text, "\"ip\":\"198.18.0.2\"");
 	assert_non_null(line2);
 	assert_null(strstr(line2, "\"os\""));
 	assert_null(strstr(line2, "tcp_fingerprint"));

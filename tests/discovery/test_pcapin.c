@@ -123,14 +123,14 @@ static void test_session(void **state)
 	assert_int_equal(r.ports, 2);
 	assert_int_equal(r.services, 2);
 
-	h = find(&r, "host", "10.0.0.1", 0);
+	h = find(&r, "host", "198.18.0.1", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "arp-request");
 	assert_string_equal(str(h, "mac"), "02:00:00:00:00:01");
 	assert_true(json_is_true(json_object_get(h, "mac_local")));
 	assert_string_equal(str(h, "at"), "2026-01-01T00:00:00.000Z");
 
-	h = find(&r, "host", "10.0.0.2", 0);
+	h = find(&r, "host", "198.18.0.2", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "arp-response");
 	assert_string_equal(str(h, "mac"), "00:1b:21:aa:bb:cc");
@@ -139,50 +139,50 @@ static void test_session(void **state)
 	assert_null(json_object_get(h, "os"));			       /* no --os */
 
 	/* a routed host: TTL, no MAC (its frames carry the router's) */
-	h = find(&r, "host", "192.0.2.7", 0);
+	h = find(&r, "host", "198.19.0.7", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "echo-reply");
 	assert_int_equal(json_integer_value(json_object_get(h, "ttl")), 60);
 	assert_null(json_object_get(h, "mac"));
 
 	/* its TCP header cut by the snap length: still a host */
-	h = find(&r, "host", "10.0.0.3", 0);
+	h = find(&r, "host", "198.18.0.3", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "ip-traffic");
 
 	/* not hosts: 0.0.0.0 (DHCP), a bad IPv4 checksum */
 	assert_null(find(&r, "host", "0.0.0.0", 0));
-	assert_null(find(&r, "host", "10.0.0.99", 0));
+	assert_null(find(&r, "host", "198.18.0.99", 0));
 
 	/* open ports from SYN-ACKs only: not the RST, not mid-stream data */
-	h = find(&r, "port", "10.0.0.2", 22);
+	h = find(&r, "port", "198.18.0.2", 22);
 	assert_non_null(h);
 	assert_string_equal(str(h, "state"), "open");
 	assert_string_equal(str(h, "reason"), "syn-ack");
 	assert_string_equal(str(h, "at"), "2026-01-01T00:00:03.003Z");
-	assert_non_null(find(&r, "port", "10.0.0.2", 80));
-	assert_null(find(&r, "port", "10.0.0.2", 81));
-	assert_null(find(&r, "port", "10.0.0.2", 8080));
-	assert_null(find(&r, "port", "10.0.0.3", 443));
+	assert_non_null(find(&r, "port", "198.18.0.2", 80));
+	assert_null(find(&r, "port", "198.18.0.2", 81));
+	assert_null(find(&r, "port", "198.18.0.2", 8080));
+	assert_null(find(&r, "port", "198.18.0.3", 443));
 
 	/* banners: the first server payload (not the retransmission with other
 	 * bytes), named by service detection's database */
-	h = find(&r, "service", "10.0.0.2", 22);
+	h = find(&r, "service", "198.18.0.2", 22);
 	assert_non_null(h);
 	assert_string_equal(str(h, "service"), "ssh");
 	assert_string_equal(str(h, "product"), "OpenSSH");
 	assert_string_equal(str(h, "banner"), "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
 	assert_string_equal(str(h, "at"), "2026-01-01T00:00:05.005Z");
-	h = find(&r, "service", "10.0.0.2", 80);
+	h = find(&r, "service", "198.18.0.2", 80);
 	assert_non_null(h);
 	assert_true(strncmp(str(h, "banner"), "HTTP/1.0 200 OK\r\n", 17) == 0);
 	assert_string_equal(str(h, "service"), "http");
-	assert_null(find(&r, "service", "10.0.0.2", 8080));
+	assert_null(find(&r, "service", "198.18.0.2", 8080));
 
 	/* order: hosts by address, each followed by its ports; services after */
-	assert_true(strstr(r.text, "\"ip\":\"10.0.0.2\",\"mac\"") <
-		    strstr(r.text, "\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":22"));
-	assert_true(strstr(r.text, "\"kind\":\"service\"") > strstr(r.text, "192.0.2.7"));
+	assert_true(strstr(r.text, "\"ip\":\"198.18.0.2\",\"mac\"") <
+		    strstr(r.text, "\"ip\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":22"));
+	assert_true(strstr(r.text, "\"kind\":\"service\"") > strstr(r.text, "198.19.0.7"));
 	result_free(&r);
 }
 
@@ -208,7 +208,7 @@ static void test_os_from_capture(void **state)
 	json_t *h, *o;
 
 	read_capture("session.pcap", &cfg, &r);
-	h = find(&r, "host", "10.0.0.2", 0);
+	h = find(&r, "host", "198.18.0.2", 0);
 	o = json_object_get(h, "os");
 	assert_non_null(o);
 	assert_string_equal(str(o, "family"), "Linux");
@@ -218,7 +218,7 @@ static void test_os_from_capture(void **state)
 	assert_string_equal(str(h, "tcp_fingerprint"),
 			    "64 | 65160 | 1460 | M,S,T,N,W | 7 | df,id0");
 	/* a host without a SYN-ACK or banner gets no guess */
-	assert_null(json_object_get(find(&r, "host", "192.0.2.7", 0), "os"));
+	assert_null(json_object_get(find(&r, "host", "198.19.0.7", 0), "os"));
 	result_free(&r);
 }
 
@@ -230,14 +230,14 @@ static void test_targets_limit_hosts(void **state)
 	struct result r = {0};
 
 	disc_targets_init(&t, 0);
-	assert_int_equal(disc_targets_add(&t, "10.0.0.2", &err), DISC_OK);
-	assert_int_equal(disc_targets_add(&t, "192.0.2.0/24", &err), DISC_OK);
+	assert_int_equal(disc_targets_add(&t, "198.18.0.2", &err), DISC_OK);
+	assert_int_equal(disc_targets_add(&t, "198.19.0.0/24", &err), DISC_OK);
 	assert_int_equal(disc_targets_finalize(&t, &err), DISC_OK);
 	read_capture("session.pcap", &cfg, &r);
 	assert_int_equal(r.hosts, 2);
-	assert_non_null(find(&r, "host", "10.0.0.2", 0));
-	assert_non_null(find(&r, "host", "192.0.2.7", 0));
-	assert_null(find(&r, "host", "10.0.0.1", 0));
+	assert_non_null(find(&r, "host", "198.18.0.2", 0));
+	assert_non_null(find(&r, "host", "198.19.0.7", 0));
+	assert_null(find(&r, "host", "198.18.0.1", 0));
 	assert_int_equal(r.ports, 2);
 	result_free(&r);
 	disc_targets_release(&t);
@@ -251,13 +251,13 @@ static void test_linux_cooked(void **state)
 
 	read_capture("sll.pcap", &cfg, &r);
 	assert_string_equal(r.st.link, "LINUX_SLL");
-	h = find(&r, "host", "10.0.0.5", 0);
+	h = find(&r, "host", "198.18.0.5", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "arp-response");
 	assert_string_equal(str(h, "mac"), "00:1b:21:aa:bb:cc");
 	assert_int_equal(json_integer_value(json_object_get(h, "ttl")), 127);
 	assert_string_equal(str(json_object_get(h, "os"), "family"), "Windows");
-	assert_non_null(find(&r, "port", "10.0.0.5", 443));
+	assert_non_null(find(&r, "port", "198.18.0.5", 443));
 	result_free(&r);
 }
 
@@ -269,11 +269,11 @@ static void test_raw_ip(void **state)
 
 	read_capture("raw.pcap", &cfg, &r);
 	assert_string_equal(r.st.link, "RAW");
-	h = find(&r, "host", "10.0.0.6", 0);
+	h = find(&r, "host", "198.18.0.6", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "syn-ack");
-	assert_non_null(find(&r, "port", "10.0.0.6", 25));
-	assert_string_equal(str(find(&r, "service", "10.0.0.6", 25), "banner"),
+	assert_non_null(find(&r, "port", "198.18.0.6", 25));
+	assert_string_equal(str(find(&r, "service", "198.18.0.6", 25), "banner"),
 			    "220 mail ESMTP\r\n");
 	result_free(&r);
 }
@@ -285,7 +285,7 @@ static void test_nanosecond_big_endian(void **state)
 	json_t *h;
 
 	read_capture("nanosec_be.pcap", &cfg, &r);
-	h = find(&r, "host", "10.0.0.7", 0);
+	h = find(&r, "host", "198.18.0.7", 0);
 	assert_non_null(h);
 	assert_string_equal(str(h, "reason"), "echo-reply");
 	assert_int_equal(r.st.first.tv_sec, 1767225600);
@@ -311,7 +311,7 @@ static void test_banner_cap(void **state)
 	json_t *s;
 
 	read_capture("session.pcap", &cfg, &r);
-	s = find(&r, "service", "10.0.0.2", 22);
+	s = find(&r, "service", "198.18.0.2", 22);
 	assert_string_equal(str(s, "banner"), "SSH-2.0-");
 	assert_true(json_is_true(json_object_get(s, "banner_truncated")));
 	result_free(&r);

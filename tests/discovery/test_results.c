@@ -26,22 +26,22 @@ static void test_hosts_dedup(void **state)
 
 	disc_results_init(&r);
 	assert_int_equal(
-		disc_results_host(&r, IP(10, 0, 0, 2), DISC_REASON_ARP, -1, mac1, &is_new, NULL),
+		disc_results_host(&r, IP(198, 18, 0, 2), DISC_REASON_ARP, -1, mac1, &is_new, NULL),
 		DISC_OK);
 	assert_true(is_new);
 	/* a later echo reply: not new, first reason kept, the TTL filled in */
 	assert_int_equal(
-		disc_results_host(&r, IP(10, 0, 0, 2), DISC_REASON_ECHO, 64, NULL, &is_new, NULL),
+		disc_results_host(&r, IP(198, 18, 0, 2), DISC_REASON_ECHO, 64, NULL, &is_new, NULL),
 		DISC_OK);
 	assert_false(is_new);
-	h = disc_results_find(&r, IP(10, 0, 0, 2));
+	h = disc_results_find(&r, IP(198, 18, 0, 2));
 	assert_non_null(h);
 	assert_int_equal(h->reason, DISC_REASON_ARP);
 	assert_int_equal(h->ttl, 64);
 	assert_true(h->has_mac);
 	assert_memory_equal(h->mac, mac1, 6);
 	assert_int_equal(r.n_hosts, 1);
-	assert_null(disc_results_find(&r, IP(10, 0, 0, 3)));
+	assert_null(disc_results_find(&r, IP(198, 18, 0, 3)));
 	disc_results_release(&r);
 }
 
@@ -51,25 +51,25 @@ static void test_ports_dedup(void **state)
 	bool is_new;
 
 	disc_results_init(&r);
-	assert_false(disc_results_answered(&r, IP(10, 0, 0, 9), 22));
-	disc_results_port(&r, IP(10, 0, 0, 9), 22, true, DISC_REASON_SYN_ACK, 63, &is_new, NULL);
+	assert_false(disc_results_answered(&r, IP(198, 18, 0, 9), 22));
+	disc_results_port(&r, IP(198, 18, 0, 9), 22, true, DISC_REASON_SYN_ACK, 63, &is_new, NULL);
 	assert_true(is_new);
 	/* retransmitted SYN-ACK, and a retry's answer: counted once */
-	disc_results_port(&r, IP(10, 0, 0, 9), 22, true, DISC_REASON_SYN_ACK, 63, &is_new, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 9), 22, true, DISC_REASON_SYN_ACK, 63, &is_new, NULL);
 	assert_false(is_new);
-	disc_results_port(&r, IP(10, 0, 0, 9), 22, false, DISC_REASON_RST, 63, &is_new, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 9), 22, false, DISC_REASON_RST, 63, &is_new, NULL);
 	assert_false(is_new);
-	disc_results_port(&r, IP(10, 0, 0, 9), 23, false, DISC_REASON_RST, 63, &is_new, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 9), 23, false, DISC_REASON_RST, 63, &is_new, NULL);
 	assert_true(is_new);
-	assert_true(disc_results_answered(&r, IP(10, 0, 0, 9), 22));
-	assert_true(disc_results_answered(&r, IP(10, 0, 0, 9), 23));
-	assert_false(disc_results_answered(&r, IP(10, 0, 0, 9), 24));
+	assert_true(disc_results_answered(&r, IP(198, 18, 0, 9), 22));
+	assert_true(disc_results_answered(&r, IP(198, 18, 0, 9), 23));
+	assert_false(disc_results_answered(&r, IP(198, 18, 0, 9), 24));
 	assert_int_equal(r.n_open, 1);
 	/* the host came up with its first answer */
 	assert_int_equal(r.n_hosts, 1);
-	assert_int_equal(disc_results_find(&r, IP(10, 0, 0, 9))->reason, DISC_REASON_SYN_ACK);
-	assert_int_equal(disc_results_find(&r, IP(10, 0, 0, 9))->open, 1);
-	assert_int_equal(disc_results_find(&r, IP(10, 0, 0, 9))->closed, 1);
+	assert_int_equal(disc_results_find(&r, IP(198, 18, 0, 9))->reason, DISC_REASON_SYN_ACK);
+	assert_int_equal(disc_results_find(&r, IP(198, 18, 0, 9))->open, 1);
+	assert_int_equal(disc_results_find(&r, IP(198, 18, 0, 9))->closed, 1);
 	disc_results_release(&r);
 }
 
@@ -115,17 +115,17 @@ static void test_emit_sorted(void **state)
 	const char *a, *b, *c, *p80, *p443;
 
 	disc_results_init(&r);
-	disc_results_port(&r, IP(10, 0, 0, 20), 443, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
-	disc_results_host(&r, IP(10, 0, 0, 3), DISC_REASON_ARP, -1, mac1, NULL, NULL);
-	disc_results_port(&r, IP(10, 0, 0, 20), 80, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
-	disc_results_port(&r, IP(10, 0, 0, 20), 81, false, DISC_REASON_RST, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 20), 443, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_host(&r, IP(198, 18, 0, 3), DISC_REASON_ARP, -1, mac1, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 20), 80, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 20), 81, false, DISC_REASON_RST, 64, NULL, NULL);
 	disc_results_host(&r, IP(9, 255, 255, 255), DISC_REASON_ECHO, 60, NULL, NULL, NULL);
 	text = emit(&r, 100, &hosts, &ports, &proxies);
 	assert_int_equal(hosts, 3);
 	assert_int_equal(ports, 2);
 	assert_int_equal(proxies, 0);
 	a = strstr(text, "\"ip\":\"9.255.255.255\"");
-	b = strstr(text, "\"ip\":\"10.0.0.3\"");
+	b = strstr(text, "\"ip\":\"198.18.0.3\"");
 	c = strstr(text, "\"kind\":\"host\",\"scan_id\":\"t\"");
 	p80 = strstr(text, "\"port\":80,");
 	p443 = strstr(text, "\"port\":443,");
@@ -136,8 +136,8 @@ static void test_emit_sorted(void **state)
 	assert_non_null(p443);
 	/* hosts by address, each followed by its ports in order */
 	assert_true(a < b);
-	assert_true(b < strstr(text, "\"ip\":\"10.0.0.20\""));
-	assert_true(strstr(text, "\"ip\":\"10.0.0.20\"") < p80);
+	assert_true(b < strstr(text, "\"ip\":\"198.18.0.20\""));
+	assert_true(strstr(text, "\"ip\":\"198.18.0.20\"") < p80);
 	assert_true(p80 < p443);
 	/* closed ports are not written; the MAC and its vendor flag are */
 	assert_null(strstr(text, "\"port\":81,"));
@@ -155,16 +155,16 @@ static void test_emit_syn_proxy(void **state)
 
 	disc_results_init(&r);
 	for (uint16_t p = 1; p <= 100; p++)
-		disc_results_port(&r, IP(10, 0, 0, 66), p, true, DISC_REASON_SYN_ACK, 64, NULL,
+		disc_results_port(&r, IP(198, 18, 0, 66), p, true, DISC_REASON_SYN_ACK, 64, NULL,
 				  NULL);
-	disc_results_port(&r, IP(10, 0, 0, 7), 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 7), 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
 	text = emit(&r, 100, &hosts, &ports, &proxies);
 	assert_int_equal(hosts, 2);
 	assert_int_equal(proxies, 1);
 	assert_int_equal(ports, 1); /* only the real host's port */
 	assert_non_null(strstr(text, "\"syn_proxy\":true"));
 	assert_non_null(strstr(text, "\"open_ports_suppressed\":100"));
-	assert_null(strstr(text, "\"ip\":\"10.0.0.66\",\"proto\""));
+	assert_null(strstr(text, "\"ip\":\"198.18.0.66\",\"proto\""));
 	free(text);
 	/* the same answers out of 1000 probed ports: a real (busy) host */
 	text = emit(&r, 1000, &hosts, &ports, &proxies);
@@ -216,16 +216,16 @@ static void test_take_streams(void **state)
 
 	disc_results_init(&r);
 	r.proxy_ports = 3; /* too few to make a SYN proxy */
-	disc_results_host(&r, IP(10, 0, 0, 3), DISC_REASON_ARP, -1, mac1, NULL, NULL);
+	disc_results_host(&r, IP(198, 18, 0, 3), DISC_REASON_ARP, -1, mac1, NULL, NULL);
 	text = take(&r, &nh, &np);
 	assert_int_equal(nh, 1);
 	assert_int_equal(np, 0);
-	assert_non_null(strstr(text, "\"ip\":\"10.0.0.3\""));
+	assert_non_null(strstr(text, "\"ip\":\"198.18.0.3\""));
 	free(text);
-	disc_results_port(&r, IP(10, 0, 0, 3), 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
-	disc_results_port(&r, IP(10, 0, 0, 9), 80, true, DISC_REASON_SYN_ACK, 60, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 3), 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 9), 80, true, DISC_REASON_SYN_ACK, 60, NULL, NULL);
 	text = take(&r, &nh, &np);
-	/* the new host 10.0.0.9 first, then both ports */
+	/* the new host 198.18.0.9 first, then both ports */
 	assert_int_equal(nh, 1);
 	assert_int_equal(np, 2);
 	assert_true(strstr(text, "\"kind\":\"host\"") < strstr(text, "\"kind\":\"port\""));
@@ -240,7 +240,7 @@ static void test_take_streams(void **state)
 	assert_int_equal(hosts, 2);
 	assert_int_equal(ports, 2);
 	assert_int_equal(count(text, "\n"), 1);
-	assert_non_null(strstr(text, "\"ip\":\"10.0.0.3\""));
+	assert_non_null(strstr(text, "\"ip\":\"198.18.0.3\""));
 	assert_non_null(strstr(text, "\"ttl\":64"));
 	free(text);
 	disc_results_release(&r);
@@ -261,43 +261,43 @@ static void test_take_holds_possible_proxies(void **state)
 	disc_results_init(&r);
 	r.proxy_ports = 100;
 	for (uint16_t p = 1; p <= 95; p++)
-		disc_results_port(&r, IP(10, 0, 0, 66), p, true, DISC_REASON_SYN_ACK, 64, NULL,
+		disc_results_port(&r, IP(198, 18, 0, 66), p, true, DISC_REASON_SYN_ACK, 64, NULL,
 				  NULL);
-	disc_results_port(&r, IP(10, 0, 0, 7), 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
-	disc_results_host(&r, IP(10, 0, 0, 8), DISC_REASON_ARP, -1, mac1, NULL, NULL);
-	disc_results_port(&r, IP(10, 0, 0, 8), 80, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 7), 22, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_host(&r, IP(198, 18, 0, 8), DISC_REASON_ARP, -1, mac1, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 8), 80, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
 	text = take(&r, &nh, &np);
 	assert_int_equal(nh, 3);
 	assert_int_equal(np, 0);
 	free(text);
 	/* 10 closed ports of 100 could still leave a proxy; the 11th cannot */
 	for (uint16_t p = 1; p <= 10; p++)
-		disc_results_port(&r, IP(10, 0, 0, 7), p, false, DISC_REASON_RST, 64, NULL, NULL);
+		disc_results_port(&r, IP(198, 18, 0, 7), p, false, DISC_REASON_RST, 64, NULL, NULL);
 	text = take(&r, &nh, &np);
 	assert_int_equal(np, 0);
 	free(text);
-	disc_results_port(&r, IP(10, 0, 0, 7), 11, false, DISC_REASON_RST, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 7), 11, false, DISC_REASON_RST, 64, NULL, NULL);
 	text = take(&r, &nh, &np);
 	assert_int_equal(nh, 0);
 	assert_int_equal(np, 1);
-	assert_non_null(strstr(text, "\"ip\":\"10.0.0.7\",\"proto\":\"tcp\",\"port\":22,"));
+	assert_non_null(strstr(text, "\"ip\":\"198.18.0.7\",\"proto\":\"tcp\",\"port\":22,"));
 	free(text);
 	/* the raw engine reports its own count of closed ports */
-	disc_results_closed(&r, IP(10, 0, 0, 8), 11);
+	disc_results_closed(&r, IP(198, 18, 0, 8), 11);
 	text = take(&r, &nh, &np);
 	assert_int_equal(np, 1);
 	free(text);
 	/* a port found after the proof goes out at once */
-	disc_results_port(&r, IP(10, 0, 0, 8), 443, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 8), 443, true, DISC_REASON_SYN_ACK, 64, NULL, NULL);
 	text = take(&r, &nh, &np);
 	assert_int_equal(np, 1);
 	free(text);
-	/* the end: 10.0.0.66 is a proxy; nothing of it was or is written as a port */
+	/* the end: 198.18.0.66 is a proxy; nothing of it was or is written as a port */
 	disc_results_settle(&r, 100);
 	text = take(&r, &nh, &np);
 	assert_int_equal(nh + np, 0);
 	free(text);
-	h = disc_results_find(&r, IP(10, 0, 0, 66));
+	h = disc_results_find(&r, IP(198, 18, 0, 66));
 	assert_true(disc_results_host_is_proxy(h, 100));
 	text = emit(&r, 100, &hosts, &ports, &proxies);
 	assert_int_equal(hosts, 3);
@@ -319,7 +319,7 @@ static void test_take_holds_possible_proxies(void **state)
 	}
 	free(text);
 	/* a host with a port line out is never called a proxy afterwards */
-	h = disc_results_find(&r, IP(10, 0, 0, 7));
+	h = disc_results_find(&r, IP(198, 18, 0, 7));
 	assert_false(disc_results_host_is_proxy(h, 1));
 	disc_results_release(&r);
 }
@@ -335,11 +335,11 @@ static void test_take_waits_for_ready_hosts(void **state)
 	disc_results_init(&r);
 	r.proxy_ports = 2;
 	r.hold_hosts = true;
-	disc_results_port(&r, IP(10, 0, 0, 5), 22, true, DISC_REASON_CONNECT, -1, NULL, NULL);
+	disc_results_port(&r, IP(198, 18, 0, 5), 22, true, DISC_REASON_CONNECT, -1, NULL, NULL);
 	text = take(&r, &nh, &np);
 	assert_int_equal(nh + np, 0);
 	free(text);
-	disc_results_host(&r, IP(10, 0, 0, 5), DISC_REASON_ARP, -1, mac1, NULL, NULL);
+	disc_results_host(&r, IP(198, 18, 0, 5), DISC_REASON_ARP, -1, mac1, NULL, NULL);
 	disc_results_ready(&r);
 	text = take(&r, &nh, &np);
 	assert_int_equal(nh, 1);

@@ -64,7 +64,7 @@ static char *xp(xmlDocPtr d, const char *expr)
 
 #define SCAN                                                                                       \
 	"{\"v\":1,\"kind\":\"scan\",\"scan_id\":\"s\",\"at\":\"2026-01-01T00:00:00.000Z\","        \
-	"\"targets\":[\"10.0.0.0/24\"],\"started\":\"2026-01-01T00:00:00.000Z\"}"
+	"\"targets\":[\"198.18.0.0/24\"],\"started\":\"2026-01-01T00:00:00.000Z\"}"
 #define SCAN_END                                                                                   \
 	"{\"v\":1,\"kind\":\"scan_end\",\"scan_id\":\"s\",\"at\":\"2026-01-01T00:00:03.500Z\","    \
 	"\"complete\":true,\"probes_sent\":10,\"replies\":3,\"drops\":0,\"duration\":3.5}"
@@ -73,7 +73,7 @@ static void test_full_document(void **state)
 {
 	struct disc_xml *x = disc_xml_new();
 	static const uint16_t ports[] = {22, 80, 81, 82, 83, 443};
-	struct disc_xml_info info = {.args = "cmdb discover -p 22,80-83,443 10.0.0.0/24",
+	struct disc_xml_info info = {.args = "cmdb discover -p 22,80-83,443 198.18.0.0/24",
 				     .version = "0.1.0",
 				     .scan_type = "syn",
 				     .ports = ports,
@@ -82,21 +82,21 @@ static void test_full_document(void **state)
 
 	assert_non_null(x);
 	add(x, SCAN);
-	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:01.000Z\",\"ip\":\"10.0.0.2\","
+	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:01.000Z\",\"ip\":\"198.18.0.2\","
 	       "\"mac\":\"00:1b:21:aa:bb:cc\",\"vendor\":\"Intel Corporate\",\"hostname\":"
 	       "\"web.lab.test\",\"ttl\":64,\"reason\":\"arp-response\",\"os\":{\"family\":"
 	       "\"Linux\",\"guess\":\"Linux 4.x-6.x\",\"confidence\":90}}");
-	add(x, "{\"kind\":\"port\",\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":22,"
+	add(x, "{\"kind\":\"port\",\"ip\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":22,"
 	       "\"state\":\"open\",\"reason\":\"syn-ack\"}");
-	add(x, "{\"kind\":\"port\",\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":443,"
+	add(x, "{\"kind\":\"port\",\"ip\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":443,"
 	       "\"state\":\"open\",\"reason\":\"syn-ack\"}");
-	add(x, "{\"kind\":\"host\",\"ip\":\"10.0.0.9\",\"reason\":\"echo-reply\"}");
+	add(x, "{\"kind\":\"host\",\"ip\":\"198.18.0.9\",\"reason\":\"echo-reply\"}");
 	/* services after all hosts and ports, as service detection writes them */
-	add(x, "{\"kind\":\"service\",\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":22,"
+	add(x, "{\"kind\":\"service\",\"ip\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":22,"
 	       "\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1\",\"extra\":"
 	       "{\"protocol\":\"2.0\"},\"banner\":\"SSH-2.0-x <&\\\"> \\u2400\\r\\n\","
 	       "\"confidence\":95}");
-	add(x, "{\"kind\":\"service\",\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":443,"
+	add(x, "{\"kind\":\"service\",\"ip\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":443,"
 	       "\"service\":\"http\",\"tls\":{\"subject\":\"CN=web\"}}");
 	add(x, SCAN_END);
 	d = render(x, &info);
@@ -110,7 +110,7 @@ static void test_full_document(void **state)
 	assert_string_equal(xp(d, "count(/nmaprun/host)"), "2");
 	/* hosts in the order the observations gave them */
 	assert_string_equal(xp(d, "string(/nmaprun/host[1]/address[@addrtype='ipv4']/@addr)"),
-			    "10.0.0.2");
+			    "198.18.0.2");
 	assert_string_equal(xp(d, "string(/nmaprun/host[1]/@starttime)"), "1767225601");
 	assert_string_equal(xp(d, "string(/nmaprun/host[1]/status/@reason)"), "arp-response");
 	assert_string_equal(xp(d, "string(/nmaprun/host[1]/status/@reason_ttl)"), "64");
@@ -163,11 +163,11 @@ static void test_repeated_host_line(void **state)
 
 	assert_non_null(x);
 	add(x, SCAN);
-	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:01.000Z\",\"ip\":\"10.0.0.2\","
+	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:01.000Z\",\"ip\":\"198.18.0.2\","
 	       "\"mac\":\"00:1b:21:aa:bb:cc\",\"reason\":\"arp-response\"}");
-	add(x, "{\"kind\":\"port\",\"ip\":\"10.0.0.2\",\"proto\":\"tcp\",\"port\":22,"
+	add(x, "{\"kind\":\"port\",\"ip\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":22,"
 	       "\"state\":\"open\",\"reason\":\"syn-ack\"}");
-	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:03.000Z\",\"ip\":\"10.0.0.2\","
+	add(x, "{\"kind\":\"host\",\"at\":\"2026-01-01T00:00:03.000Z\",\"ip\":\"198.18.0.2\","
 	       "\"mac\":\"00:1b:21:aa:bb:cc\",\"ttl\":64,\"reason\":\"arp-response\","
 	       "\"os\":{\"family\":\"Linux\",\"confidence\":80}}");
 	add(x, SCAN_END);
@@ -190,15 +190,15 @@ static void test_incomplete_and_passive(void **state)
 
 	add(x, SCAN);
 	/* a port and a service whose host line never came are not a host */
-	add(x, "{\"kind\":\"port\",\"ip\":\"10.0.0.5\",\"proto\":\"tcp\",\"port\":1,"
+	add(x, "{\"kind\":\"port\",\"ip\":\"198.18.0.5\",\"proto\":\"tcp\",\"port\":1,"
 	       "\"state\":\"open\"}");
 	/* a service without its port line still makes an open port */
-	add(x, "{\"kind\":\"host\",\"ip\":\"10.0.0.6\"}");
-	add(x, "{\"kind\":\"service\",\"ip\":\"10.0.0.6\",\"proto\":\"tcp\",\"port\":25,"
+	add(x, "{\"kind\":\"host\",\"ip\":\"198.18.0.6\"}");
+	add(x, "{\"kind\":\"service\",\"ip\":\"198.18.0.6\",\"proto\":\"tcp\",\"port\":25,"
 	       "\"service\":\"unknown\",\"banner\":\"220 hi\"}");
 	/* kinds XML has no place for, and lines without what it needs, are ignored */
 	add(x, "{\"kind\":\"ci\",\"type\":\"host\",\"name\":\"x\"}");
-	add(x, "{\"kind\":\"port\",\"ip\":\"10.0.0.6\",\"port\":\"bad\"}");
+	add(x, "{\"kind\":\"port\",\"ip\":\"198.18.0.6\",\"port\":\"bad\"}");
 	add(x, "{\"no\":\"kind\"}");
 	d = render(x, &info); /* no scan_end: the run was cut off */
 	assert_string_equal(xp(d, "count(/nmaprun/scaninfo)"), "0");
@@ -228,7 +228,7 @@ static void test_writer_tee_and_fd(void **state)
 	struct disc_xml_info info = {.args = "a", .version = "0"};
 	struct disc_obs_writer w;
 	struct disc_error err = {0};
-	struct disc_obs_host h = {.ip = 0x0a000003, .ttl = -1, .os_confidence = -1};
+	struct disc_obs_host h = {.ip = 0xc6120003, .ttl = -1, .os_confidence = -1};
 	char *text = NULL, path[] = "/tmp/disc_xml_testXXXXXX", back[8192];
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
@@ -250,7 +250,7 @@ static void test_writer_tee_and_fd(void **state)
 	n = read(fd, back, sizeof(back) - 1);
 	assert_true(n > 0 && n < (ssize_t)sizeof(back) - 1);
 	back[n] = '\0';
-	assert_non_null(strstr(back, "<address addr=\"10.0.0.3\" addrtype=\"ipv4\"/>"));
+	assert_non_null(strstr(back, "<address addr=\"198.18.0.3\" addrtype=\"ipv4\"/>"));
 	assert_null(strstr(back, "xxx")); /* nothing of the old content is left */
 	assert_true(back[n - 1] == '\n');
 	close(fd);

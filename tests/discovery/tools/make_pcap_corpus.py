@@ -8,29 +8,29 @@ a real interface. Run from anywhere:
 It rewrites tests/discovery/corpus/pcapin/*. test_pcapin.c checks what the
 reader makes of each file, so the contents below are its ground truth:
 
-session.pcap   Ethernet, microseconds, little-endian. 10.0.0.1 (client, MAC
-               02:00:00:00:00:01) asks for 10.0.0.2 by ARP; 10.0.0.2 (MAC
-               00:1b:21:aa:bb:cc, Intel) replies. TCP to 10.0.0.2:22: SYN
+session.pcap   Ethernet, microseconds, little-endian. 198.18.0.1 (client, MAC
+               02:00:00:00:00:01) asks for 198.18.0.2 by ARP; 198.18.0.2 (MAC
+               00:1b:21:aa:bb:cc, Intel) replies. TCP to 198.18.0.2:22: SYN
                with full options, a Linux SYN-ACK (65160, M,S,T,N,W, DF, id
                0), ACK, the server's banner "SSH-2.0-OpenSSH_9.2p1
                Debian-2+deb12u3\\r\\n", the client's data, a retransmission of
-               the banner. TCP to 10.0.0.2:80: SYN, SYN-ACK, client request,
-               the server's "HTTP/1.0 200 OK" response. TCP to 10.0.0.2:81:
-               SYN, RST (closed). 10.0.0.2:8080 sends data in a connection
+               the banner. TCP to 198.18.0.2:80: SYN, SYN-ACK, client request,
+               the server's "HTTP/1.0 200 OK" response. TCP to 198.18.0.2:81:
+               SYN, RST (closed). 198.18.0.2:8080 sends data in a connection
                whose SYN-ACK is not in the capture (no banner, no port).
-               192.0.2.7 (routed, through MAC 02:00:00:00:00:fe) sends an
+               198.19.0.7 (routed, through MAC 02:00:00:00:00:fe) sends an
                ICMP echo reply with TTL 60. 0.0.0.0 sends a DHCP discover to
                255.255.255.255 (no host). An IPv6 frame (ignored). A frame
                cut short by the snap length inside the TCP header, from
-               10.0.0.3 (a host, no port). An IPv4 frame with a bad header
-               checksum from 10.0.0.99 (no host).
+               198.18.0.3 (a host, no port). An IPv4 frame with a bad header
+               checksum from 198.18.0.99 (no host).
 session.pcapng the same packets as pcapng (one section, one interface,
                enhanced packet blocks, nanosecond resolution).
-sll.pcap       Linux cooked (SLL): an ARP reply from 10.0.0.5 and a SYN-ACK
-               from 10.0.0.5:443 (Windows-like: TTL 128, 8192).
-raw.pcap       raw IPv4 (LINKTYPE_RAW): a SYN-ACK from 10.0.0.6:25 and the
+sll.pcap       Linux cooked (SLL): an ARP reply from 198.18.0.5 and a SYN-ACK
+               from 198.18.0.5:443 (Windows-like: TTL 128, 8192).
+raw.pcap       raw IPv4 (LINKTYPE_RAW): a SYN-ACK from 198.18.0.6:25 and the
                server's "220 mail ESMTP\\r\\n" (OS hint none).
-nanosec_be.pcap big-endian, nanosecond magic: an echo reply from 10.0.0.7.
+nanosec_be.pcap big-endian, nanosecond magic: an echo reply from 198.18.0.7.
 empty.pcap     a header and no packets.
 truncated.pcap session.pcap cut in the middle of its 5th packet.
 header_cut.pcap the first 10 bytes of a pcap header.
@@ -46,8 +46,8 @@ CLIENT_MAC = bytes([0x02, 0, 0, 0, 0, 0x01])
 SERVER_MAC = bytes([0x00, 0x1B, 0x21, 0xAA, 0xBB, 0xCC])
 ROUTER_MAC = bytes([0x02, 0, 0, 0, 0, 0xFE])
 BCAST = b"\xff" * 6
-CLIENT = bytes([10, 0, 0, 1])
-SERVER = bytes([10, 0, 0, 2])
+CLIENT = bytes([198, 18, 0, 1])
+SERVER = bytes([198, 18, 0, 2])
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
 
@@ -139,7 +139,7 @@ def session():
     # a routed host's echo reply, through the router's MAC
     icmp = struct.pack("!BBHHH", 0, 0, 0, 7, 1) + b"ping"
     icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
-    add(eth(CLIENT_MAC, ROUTER_MAC, 0x0800, ipv4(ip("192.0.2.7"), CLIENT, 1, icmp, ttl=60, ident=7)))
+    add(eth(CLIENT_MAC, ROUTER_MAC, 0x0800, ipv4(ip("198.19.0.7"), CLIENT, 1, icmp, ttl=60, ident=7)))
     # DHCP discover from 0.0.0.0
     add(eth(BCAST, bytes([2, 0, 0, 0, 0, 0x33]), 0x0800,
             ipv4(ip("0.0.0.0"), ip("255.255.255.255"), 17, udp(b"\0" * 4, b"\xff" * 4, 68, 67, b"\0" * 240),
@@ -148,11 +148,11 @@ def session():
     add(eth(SERVER_MAC, CLIENT_MAC, 0x86DD, bytes([0x60]) + b"\0" * 39))
     # cut by the snap length in the middle of the TCP header
     cut = eth(CLIENT_MAC, bytes([2, 0, 0, 0, 0, 3]), 0x0800,
-              ipv4(ip("10.0.0.3"), CLIENT, 6, tcp(ip("10.0.0.3"), CLIENT, 443, 40004, 1, 1, ACK, 100)))
+              ipv4(ip("198.18.0.3"), CLIENT, 6, tcp(ip("198.18.0.3"), CLIENT, 443, 40004, 1, 1, ACK, 100)))
     add(cut, 14 + 20 + 10)
     # a bad IPv4 header checksum
     add(eth(CLIENT_MAC, bytes([2, 0, 0, 0, 0, 0x63]), 0x0800,
-            ipv4(ip("10.0.0.99"), CLIENT, 6, tcp(ip("10.0.0.99"), CLIENT, 22, 40005, 1, 1, SYN | ACK, 100),
+            ipv4(ip("198.18.0.99"), CLIENT, 6, tcp(ip("198.18.0.99"), CLIENT, 22, 40005, 1, 1, SYN | ACK, 100),
                  bad_csum=True)))
     return f
 
@@ -200,19 +200,19 @@ def main():
     files = {}
     files["session.pcap"] = pcap(frames)
     files["session.pcapng"] = pcapng(frames)
-    w = ip("10.0.0.5")
+    w = ip("198.18.0.5")
     files["sll.pcap"] = pcap([
         (sll(0x0806, arp(2, SERVER_MAC, w, CLIENT_MAC, CLIENT)), None),
         (sll(0x0800, ipv4(w, CLIENT, 6, tcp(w, CLIENT, 443, 40010, 9, 77, SYN | ACK, 8192, MSS_ONLY),
                           ttl=127, ident=0x4321)), None),
     ], linktype=113)
-    m = ip("10.0.0.6")
+    m = ip("198.18.0.6")
     files["raw.pcap"] = pcap([
         (ipv4(m, CLIENT, 6, tcp(m, CLIENT, 25, 40011, 500, 78, SYN | ACK, 64240, MSS_ONLY)), None),
         (ipv4(m, CLIENT, 6, tcp(m, CLIENT, 25, 40011, 501, 78, PSH | ACK, 502,
                                 payload=b"220 mail ESMTP\r\n")), None),
     ], linktype=101)
-    e = ip("10.0.0.7")
+    e = ip("198.18.0.7")
     icmp = struct.pack("!BBHHH", 0, 0, 0, 1, 1)
     icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
     files["nanosec_be.pcap"] = pcap([(eth(CLIENT_MAC, ROUTER_MAC, 0x0800, ipv4(e, CLIENT, 1, icmp, ttl=128)), None)],
