@@ -379,3 +379,14 @@ enum disc_status disc_ports_add_top(struct disc_ports *p, unsigned protos, unsig
 	free(udp);
 	return st;
 }
+
+size_t disc_ports_run(const uint16_t *ports, size_t n, size_t i, uint16_t *lo, uint16_t *hi)
+{
+	size_t j = i;
+
+	while (j + 1 < n && ports[j + 1] == ports[j] + 1)
+		j++;
+	*lo = ports[i];
+	*hi = ports[j];
+	return j + 1;
+}

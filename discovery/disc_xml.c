@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <libxml/xmlwriter.h>
+#include "disc/ports.h"
 
 /*
  * Host, port and service observations are kept as their compact JSON text,
@@ -205,16 +206,13 @@ static char *port_ranges(const uint16_t *ports, size_t n)
 		return NULL;
 	s[0] = '\0';
 	for (size_t i = 0; i < n;) {
-		size_t j = i;
+		uint16_t lo, hi;
 
-		while (j + 1 < n && ports[j + 1] == ports[j] + 1)
-			j++;
-		if (j == i)
-			o += (size_t)snprintf(s + o, cap - o, "%s%u", o ? "," : "", ports[i]);
+		i = disc_ports_run(ports, n, i, &lo, &hi);
+		if (lo == hi)
+			o += (size_t)snprintf(s + o, cap - o, "%s%u", o ? "," : "", lo);
 		else
-			o += (size_t)snprintf(s + o, cap - o, "%s%u-%u", o ? "," : "", ports[i],
-					      ports[j]);
-		i = j + 1;
+			o += (size_t)snprintf(s + o, cap - o, "%s%u-%u", o ? "," : "", lo, hi);
 	}
 	return s;
 }

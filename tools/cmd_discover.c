@@ -490,14 +490,11 @@ static long add_port_ranges(json_t *arr, const uint16_t *p, size_t n, long max)
 	long ranges = 0;
 
 	for (size_t i = 0; i < n;) {
-		size_t j = i;
+		uint16_t lo, hi;
 
-		while (j + 1 < n && p[j + 1] == p[j] + 1)
-			j++;
-		if (++ranges > max ||
-		    json_array_append_new(arr, json_pack("[ii]", (int)p[i], (int)p[j])) != 0)
+		i = disc_ports_run(p, n, i, &lo, &hi);
+		if (++ranges > max || json_array_append_new(arr, json_pack("[ii]", (int)lo, (int)hi)) != 0)
 			return -1;
-		i = j + 1;
 	}
 	return ranges;
 }

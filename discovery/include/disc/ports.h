@@ -71,4 +71,11 @@ int disc_ports_list_at(unsigned proto, size_t rank);
  */
 const char *disc_ports_service_name(uint16_t port, unsigned proto);
 
+/*
+ * The run of consecutive ports that starts at index i of a sorted, distinct
+ * list of n ports: *lo and *hi get its first and last port; returns the index
+ * after it (n at the end). For writing a list as ranges (22,80-82).
+ */
+size_t disc_ports_run(const uint16_t *ports, size_t n, size_t i, uint16_t *lo, uint16_t *hi);
+
 #endif
