@@ -493,7 +493,8 @@ static long add_port_ranges(json_t *arr, const uint16_t *p, size_t n, long max)
 		uint16_t lo, hi;
 
 		i = disc_ports_run(p, n, i, &lo, &hi);
-		if (++ranges > max || json_array_append_new(arr, json_pack("[ii]", (int)lo, (int)hi)) != 0)
+		if (++ranges > max ||
+		    json_array_append_new(arr, json_pack("[ii]", (int)lo, (int)hi)) != 0)
 			return -1;
 	}
 	return ranges;
