@@ -31,8 +31,8 @@
 -- 4. A batch must cost the same in an empty CMDB and in a full one. At
 --    1,000,000 observations the planner joined a batch's 10,000 rows to ci
 --    and attr_claim by hashing the whole table (3.4 million claims read per
---    batch; statistics lag a bulk load), and JIT-compiled the big plans
---    (hundreds of ms each time). Lookups into the CMDB's tables are now
+--    batch; statistics lag a bulk load), and JIT-compiled big plans (38 of
+--    the statements over 400 ms in one run). Lookups into the CMDB's tables are now
 --    written as probes (a scalar subquery, or LATERAL .. LIMIT 1), and
 --    ingest_batch runs with jit off and random_page_cost 1.1: what a batch
 --    touches is in memory.
@@ -654,7 +654,8 @@ END $$;
 -- table (five for ci, a GIN among them). Without the index on last_seen and
 -- with room left in each page, they are heap-only (HOT) updates: a re-scan
 -- of 90,002 observations took 13.7 s, now 10.7 s. `ci list --stale` reads
--- the CIs in scope instead of the index (about 0.2 s at 1,000,000 CIs).
+-- the CIs in scope instead of the index (0.25-0.36 s for 777,777 CIs in
+-- bench/ingest/run.sh).
 -- The fill factors apply to pages written from now on.
 DROP INDEX cmdb.ci_last_seen_idx;
 ALTER TABLE cmdb.ci SET (fillfactor = 80);
