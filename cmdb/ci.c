@@ -480,11 +480,5 @@ cmdb_rc cmdb_ci_history(struct cmdb_db *db, int64_t id, struct cmdb_rows **rows,
 {
 	char idbuf[24];
 	const char *params[1] = {cmdb_id_param(id, idbuf)};
-	PGresult *res = cmdb_query(db, SQL_CI_HISTORY, 1, params, PGRES_TUPLES_OK, err);
-
-	*rows = NULL;
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	return cmdb_query_rows(db, SQL_CI_HISTORY, 1, params, rows, err);
 }

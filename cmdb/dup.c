@@ -16,18 +16,6 @@ static const char SQL_DUP_MERGE[] =
 	"SELECT m.step, m.action, m.item, m.detail "
 	"FROM cmdb.ci_merge($1::bigint, $2::bigint, $3::boolean) m";
 
-static cmdb_rc rows_of(struct cmdb_db *db, const char *sql, int n, const char *const *params,
-		       struct cmdb_rows **rows, struct cmdb_error *err)
-{
-	PGresult *res = cmdb_query(db, sql, n, params, PGRES_TUPLES_OK, err);
-
-	*rows = NULL;
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
-}
-
 cmdb_rc cmdb_dup_list(struct cmdb_db *db, const char *type, int min_score, struct cmdb_rows **rows,
 		      struct cmdb_error *err)
 {
@@ -35,7 +23,7 @@ cmdb_rc cmdb_dup_list(struct cmdb_db *db, const char *type, int min_score, struc
 	const char *params[2] = {type, mbuf};
 
 	snprintf(mbuf, sizeof(mbuf), "%d", min_score);
-	return rows_of(db, SQL_DUP_LIST, 2, params, rows, err);
+	return cmdb_query_rows(db, SQL_DUP_LIST, 2, params, rows, err);
 }
 
 cmdb_rc cmdb_dup_merge(struct cmdb_db *db, int64_t keep, int64_t other, bool dry_run,
@@ -45,5 +33,5 @@ cmdb_rc cmdb_dup_merge(struct cmdb_db *db, int64_t keep, int64_t other, bool dry
 	const char *params[3] = {cmdb_id_param(keep, kbuf), cmdb_id_param(other, obuf),
 				 dry_run ? "true" : "false"};
 
-	return rows_of(db, SQL_DUP_MERGE, 3, params, plan, err);
+	return cmdb_query_rows(db, SQL_DUP_MERGE, 3, params, plan, err);
 }

@@ -36,6 +36,10 @@ cmdb_rc cmdb_pg_error(PGconn *conn, const PGresult *res, struct cmdb_error *err)
 /* Wraps res (ownership moves) in a cmdb_rows; NULL on out of memory. */
 struct cmdb_rows *cmdb_rows_wrap(PGresult *res);
 
+/* A query's rows as a listing: *rows NULL on failure, with err set. */
+cmdb_rc cmdb_query_rows(struct cmdb_db *db, const char *sql, int nparams, const char *const *params,
+			struct cmdb_rows **rows, struct cmdb_error *err);
+
 /* Compact JSON text of v for a parameter, or NULL for v == NULL; free(). */
 char *cmdb_json_param(const json_t *v);
 

@@ -86,6 +86,18 @@ cmdb_rc cmdb_exec(struct cmdb_db *db, const char *sql, int nparams, const char *
 	return rc;
 }
 
+cmdb_rc cmdb_query_rows(struct cmdb_db *db, const char *sql, int nparams, const char *const *params,
+			struct cmdb_rows **rows, struct cmdb_error *err)
+{
+	PGresult *res = cmdb_query(db, sql, nparams, params, PGRES_TUPLES_OK, err);
+
+	*rows = NULL;
+	if (!res)
+		return err ? err->rc : CMDB_EDB;
+	*rows = cmdb_rows_wrap(res);
+	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+}
+
 char *cmdb_json_param(const json_t *v)
 {
 	if (!v)

@@ -65,7 +65,6 @@ cmdb_rc cmdb_rel_list(struct cmdb_db *db, int64_t id, enum cmdb_direction dir, c
 	char idbuf[24];
 	const char *params[3] = {cmdb_id_param(id, idbuf),
 				 dir == CMDB_DIR_OUT ? "out" : dir == CMDB_DIR_IN ? "in" : NULL, as_of};
-	PGresult *res;
 	int64_t check;
 	cmdb_rc rc;
 
@@ -74,20 +73,10 @@ cmdb_rc cmdb_rel_list(struct cmdb_db *db, int64_t id, enum cmdb_direction dir, c
 	rc = cmdb_ci_resolve(db, idbuf, &check, err);
 	if (rc)
 		return rc;
-	res = cmdb_query(db, SQL_REL_LIST, 3, params, PGRES_TUPLES_OK, err);
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	return cmdb_query_rows(db, SQL_REL_LIST, 3, params, rows, err);
 }
 
 cmdb_rc cmdb_rel_types(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err)
 {
-	PGresult *res = cmdb_query(db, SQL_REL_TYPES, 0, NULL, PGRES_TUPLES_OK, err);
-
-	*rows = NULL;
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	return cmdb_query_rows(db, SQL_REL_TYPES, 0, NULL, rows, err);
 }

@@ -36,11 +36,7 @@ cmdb_rc cmdb_rules_list(struct cmdb_db *db, const char *type, struct cmdb_rows *
 	if (n == 0)
 		return cmdb_error_set(err, CMDB_ENOTFOUND,
 				      "unknown CI type \"%s\" (see: cmdb type list)", type);
-	res = cmdb_query(db, SQL_RULES_LIST, 1, &type, PGRES_TUPLES_OK, err);
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	return cmdb_query_rows(db, SQL_RULES_LIST, 1, &type, rows, err);
 }
 
 cmdb_rc cmdb_rules_set(struct cmdb_db *db, const char *type, const char *const *specs, size_t n,

@@ -43,21 +43,9 @@ static const char SQL_WHY[] =
 static const char SQL_SETTINGS[] = "SELECT name, value, description FROM cmdb.setting ORDER BY name";
 static const char SQL_SETTING_SET[] = "UPDATE cmdb.setting SET value = $2 WHERE name = $1";
 
-static cmdb_rc rows_of(struct cmdb_db *db, const char *sql, int n, const char *const *params,
-		       struct cmdb_rows **rows, struct cmdb_error *err)
-{
-	PGresult *res = cmdb_query(db, sql, n, params, PGRES_TUPLES_OK, err);
-
-	*rows = NULL;
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
-}
-
 cmdb_rc cmdb_source_list(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err)
 {
-	return rows_of(db, SQL_SOURCES, 0, NULL, rows, err);
+	return cmdb_query_rows(db, SQL_SOURCES, 0, NULL, rows, err);
 }
 
 cmdb_rc cmdb_source_set(struct cmdb_db *db, const char *name, int priority, struct cmdb_error *err)
@@ -77,12 +65,12 @@ cmdb_rc cmdb_scan_list(struct cmdb_db *db, long limit, struct cmdb_rows **rows, 
 	const char *params[1] = {lbuf};
 
 	snprintf(lbuf, sizeof(lbuf), "%ld", limit > 0 ? limit : (long)INT64_MAX / 2);
-	return rows_of(db, SQL_SCANS, 1, params, rows, err);
+	return cmdb_query_rows(db, SQL_SCANS, 1, params, rows, err);
 }
 
 cmdb_rc cmdb_setting_list(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err)
 {
-	return rows_of(db, SQL_SETTINGS, 0, NULL, rows, err);
+	return cmdb_query_rows(db, SQL_SETTINGS, 0, NULL, rows, err);
 }
 
 cmdb_rc cmdb_setting_set(struct cmdb_db *db, const char *name, const char *value, struct cmdb_error *err)
@@ -106,5 +94,5 @@ cmdb_rc cmdb_ci_why(struct cmdb_db *db, int64_t id, const char *attr, struct cmd
 	char idbuf[24];
 	const char *params[2] = {cmdb_id_param(id, idbuf), attr};
 
-	return rows_of(db, SQL_WHY, 2, params, rows, err);
+	return cmdb_query_rows(db, SQL_WHY, 2, params, rows, err);
 }

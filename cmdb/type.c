@@ -46,13 +46,7 @@ cmdb_rc cmdb_type_add(struct cmdb_db *db, const struct cmdb_type_new *t, struct 
 
 cmdb_rc cmdb_type_list(struct cmdb_db *db, struct cmdb_rows **rows, struct cmdb_error *err)
 {
-	PGresult *res = cmdb_query(db, SQL_TYPE_LIST, 0, NULL, PGRES_TUPLES_OK, err);
-
-	*rows = NULL;
-	if (!res)
-		return err ? err->rc : CMDB_EDB;
-	*rows = cmdb_rows_wrap(res);
-	return *rows ? CMDB_OK : cmdb_error_set(err, CMDB_ENOMEM, "out of memory");
+	return cmdb_query_rows(db, SQL_TYPE_LIST, 0, NULL, rows, err);
 }
 
 cmdb_rc cmdb_type_show(struct cmdb_db *db, const char *name, json_t **out, struct cmdb_error *err)
