@@ -51,14 +51,36 @@ now() { date +%s%N; }
 
 # 1. PostgreSQL's COPY: the raw lines into jsonb (CSV with quote and
 #    delimiter bytes that never occur in JSON text, so each line is one value)
-q "CREATE TABLE public.bench_copy (body jsonb)"
+q "CREATE TABLE public.bench_copy (body jsonb)" >/dev/null
 t0=$(now)
 psql -X -q -v ON_ERROR_STOP=1 "$conn" \
   -c "\\copy public.bench_copy FROM '$file' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
 t1=$(now)
 copy_s=$(secs "$t0" "$t1")
 [ "$(q "SELECT count(*) FROM public.bench_copy")" = "$lines" ] || { log "COPY lost lines"; exit 1; }
-q "DROP TABLE public.bench_copy"
+q "DROP TABLE public.bench_copy" >/dev/null
+
+# 1b. The floor (floor.sql): the rows of the leanest model written with no
+#     reconciliation, by INSERT .. SELECT and by COPY, each table timed
+log "floor"
+psql -X -q -v ON_ERROR_STOP=1 -v hosts="$HOSTS" -v ports="$PORTS" "$conn" -f "$here/floor.sql" >"$home/floor.out"
+copy_floor() { # TABLE COLUMNS
+  psql -X -q -v ON_ERROR_STOP=1 "$conn" -c "\\copy (SELECT $2 FROM floor.src_$1) TO '$home/floor-$1.tsv'"
+  local t0 t1
+  t0=$(now)
+  psql -X -q -v ON_ERROR_STOP=1 "$conn" -c "\\copy floor.$1 FROM '$home/floor-$1.tsv'"
+  t1=$(now)
+  echo "floor copy $1 $(wc -l <"$home/floor-$1.tsv") $(secs "$t0" "$t1")" >>"$home/floor.out"
+  rm -f "$home/floor-$1.tsv"
+}
+copy_floor ci "id, type, name, attributes, seen, seen"
+copy_floor ci_identity "*"
+copy_floor rel "*"
+copy_floor history "*"
+q "SET client_min_messages = warning; DROP SCHEMA floor CASCADE" >/dev/null
+floor_s() { awk -v w="$1" '$1 == "floor" && $2 == w { s += $5 } END { printf "%.3f", s }' "$home/floor.out"; }
+floor_insert_s=$(floor_s insert)
+floor_copy_s=$(floor_s copy)
 
 # 2. and 3. cmdb ingest, twice
 run_ingest() { # [FILE]
@@ -89,9 +111,14 @@ echo
 echo "| run | seconds | observations/s | vs COPY | peak RSS | history rows |"
 echo "|---|---:|---:|---:|---:|---:|"
 echo "| PostgreSQL COPY into an unindexed jsonb table | $copy_s | $(rate "$copy_s") | 1.00x | | |"
+echo "| floor: the leanest model's rows by INSERT .. SELECT, no reconciliation (floor.sql) | $floor_insert_s | $(rate "$floor_insert_s") | $(ratio "$floor_insert_s" "$copy_s")x | | |"
+echo "| floor: the same rows by COPY | $floor_copy_s | $(rate "$floor_copy_s") | $(ratio "$floor_copy_s" "$copy_s")x | | |"
 echo "| first \`cmdb ingest\` | $first_s | $(rate "$first_s") | $(ratio "$first_s" "$copy_s")x | $((first_rss / 1024)) MB | $first_hist |"
 echo "| identical re-ingest | $again_s | $(rate "$again_s") | $(ratio "$again_s" "$copy_s")x | $((again_rss / 1024)) MB | $again_hist |"
 echo "| re-scan (new scan id, nothing changed) | $rescan_s | $(rate "$rescan_s") | $(ratio "$rescan_s" "$copy_s")x | $((rescan_rss / 1024)) MB | $rescan_hist |"
 echo
 echo "re-ingest speed-up over the first: $(ratio "$first_s" "$again_s")x; re-scan: $(ratio "$first_s" "$rescan_s")x"
 echo "cmdb ci list --stale 30d --limit 50 over $cis CIs: $stale_s s"
+echo
+echo "floor, per table (way, table, rows, seconds):"
+grep '^floor' "$home/floor.out" | sed 's/^floor /  /'

@@ -76,6 +76,37 @@ expect_eq "$(sql "SELECT attributes->>'product' FROM cmdb.ci WHERE id = $svc")" 
 expect 0 source set discover --priority 20
 expect 0 source list --json; expect_out '"name": "discover"'
 
+# --- every attribute keeps its own time and run: a statement that does not
+# restate one (a service line without its banner) leaves that one's as it was
+{
+  printf '{"v":1,"scan_id":"t1","at":"2026-11-21T10:00:00.000Z","kind":"service","ip":"198.18.11.1","proto":"tcp","port":25,"service":"smtp","banner":"220 mx ESMTP"}\n'
+} >"$work/t1.ndjson"
+{
+  printf '{"v":1,"scan_id":"t2","at":"2026-11-21T11:00:00.000Z","kind":"service","ip":"198.18.11.1","proto":"tcp","port":25,"service":"smtp","product":"Postfix"}\n'
+} >"$work/t2.ndjson"
+expect 0 ingest "$work/t1.ndjson"
+expect 0 ingest "$work/t2.ndjson"
+mx=$(sql "SELECT id FROM cmdb.ci WHERE type = 'service' AND name LIKE '198.18.11.1:25/tcp'")
+expect 0 ci why "$mx" banner --json
+expect_out '"observed_at": "2026-11-21T10:00:00(\.0+)?Z"'; expect_out '"scan_id": "t1"'
+expect 0 ci why "$mx" product --json
+expect_out '"observed_at": "2026-11-21T11:00:00(\.0+)?Z"'; expect_out '"scan_id": "t2"'
+expect_eq "$(sql "SELECT attributes->>'banner' || '/' || (attributes->>'product') FROM cmdb.ci WHERE id = $mx")" \
+  "220 mx ESMTP/Postfix" "both statements' attributes"
+expect_eq "$(sql "SELECT count(*) || ' ' || string_agg(jsonb_object_keys, ',') FROM cmdb.claim c, jsonb_object_keys(c.earlier)
+  WHERE c.ci_id = $mx")" "1 banner" "one claim row; only the banner is earlier"
+# the older statement ingested again moves nothing back
+expect 0 ingest "$work/t1.ndjson"
+expect 0 ci why "$mx" product --json; expect_out '"observed_at": "2026-11-21T11:00:00(\.0+)?Z"'
+expect 0 ci why "$mx" service --json; expect_out '"scan_id": "t2"'
+# a manual removal is a claim that the attribute is absent, and it wins
+expect 0 ci set "$mx" -u banner
+expect_eq "$(sql "SELECT attributes ? 'banner' FROM cmdb.ci WHERE id = $mx")" f "banner removed by hand"
+expect 0 ci why "$mx" banner
+expect_out '^cli +100 +2026-[^ ]+Z +yes +highest priority'
+expect 0 ingest "$work/t1.ndjson"
+expect_eq "$(sql "SELECT attributes ? 'banner' FROM cmdb.ci WHERE id = $mx")" f "the scanner does not bring it back"
+
 # --- missing: a complete scan marks what it did not see; an incomplete one marks nothing
 python3 "$gen" 15 3 run-c-incomplete --incomplete --hour 4 >"$work/c1.ndjson"
 expect 0 ingest "$work/c1.ndjson" --json; expect_out '"missing": 0'
@@ -211,12 +242,14 @@ sql_refused() { # SQL PATTERN WHAT
   elif grep -qE -- "$2" <<<"$msg"; then ok; else bad "$3: [$msg] lacks /$2/"; fi
 }
 before=$(state)
-sql_refused "INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at) VALUES (999999999, 'x', 'manual', '1', now())" \
+sql_refused "INSERT INTO cmdb.claim (ci_id, source, attrs, observed_at) VALUES (999999999, 'manual', '{\"x\": 1}', now())" \
   "attribute claim for CI 999999999, which does not exist" "claim of a CI that does not exist"
-sql_refused "INSERT INTO cmdb.attr_claim (ci_id, attr, source, value, observed_at) SELECT min(id), 'x', 'nosuchsource', '1', now() FROM cmdb.ci" \
+sql_refused "INSERT INTO cmdb.claim (ci_id, source, attrs, observed_at) SELECT min(id), 'nosuchsource', '{\"x\": 1}', now() FROM cmdb.ci" \
   'source "nosuchsource", which is not registered' "claim of an unregistered source"
-sql_refused "UPDATE cmdb.attr_claim SET run = 999999 WHERE ci_id = (SELECT min(ci_id) FROM cmdb.attr_claim)" \
+sql_refused "UPDATE cmdb.claim SET run = 999999 WHERE ci_id = (SELECT min(ci_id) FROM cmdb.claim)" \
   "scan run 999999, which does not exist" "claim moved to a scan run that does not exist"
+sql_refused "UPDATE cmdb.claim SET ci_id = 999999999 WHERE ci_id = (SELECT min(ci_id) FROM cmdb.claim)" \
+  "a claim stays with its CI and source" "claim moved to another CI"
 sql_refused "INSERT INTO cmdb.observation (run, line, kind, at, body) VALUES (999999, 1, 'host', now(), '{}')" \
   "observation of scan run 999999, which does not exist" "observation of a scan run that does not exist"
 sql_refused "DELETE FROM cmdb.source WHERE name = 'nmap'" "source rows are never deleted" "a source deleted"
