@@ -78,26 +78,32 @@ $$;
 
 -- A new statement on a claim row (the rule above). The usual case, a
 -- statement at least as recent that restates every attribute the row
--- holds, is the statement itself.
+-- holds, is the statement itself. (PL/pgSQL: a re-scan calls this once per
+-- CI, and the usual case must cost a simple expression, not a query; an
+-- SQL function with subqueries is never inlined and costs an executor per
+-- call: 37 us, 4.2 of 28 s of a 200,000-observation re-scan.)
 CREATE FUNCTION cmdb.claim_merge(p cmdb.claim, v jsonb, a text[], t timestamptz, r bigint) RETURNS cmdb.claim
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT CASE
-    WHEN t >= p.observed_at AND p.earlier = '{}'
-         AND v ?& ARRAY(SELECT k FROM jsonb_object_keys(p.attrs) k WHERE NOT k = ANY (a))
-         AND p.absent <@ (a || ARRAY(SELECT jsonb_object_keys(v)))
-      THEN ROW(p.ci_id, p.source, v, a, t, r, '{}'::jsonb)::cmdb.claim
-    ELSE cmdb.claim_fold(p.ci_id, p.source, ARRAY(
-      SELECT ROW(coalesce(s.attr, o.attr),
-                 CASE WHEN s.attr IS NULL THEN o.value ELSE s.value END,
-                 CASE WHEN s.attr IS NULL THEN o.at ELSE greatest(o.at, t) END,
-                 CASE WHEN s.attr IS NULL OR o.at > t AND s.value IS NOT DISTINCT FROM o.value THEN o.run
-                      ELSE r END)::cmdb.claim_attr
-        FROM cmdb.claim_attrs(p) o
-        FULL JOIN (SELECT j.key, j.value FROM jsonb_each(v) j
-                   UNION ALL
-                   SELECT x, NULL::jsonb FROM unnest(a) x) s(attr, value) ON s.attr = o.attr))
-  END
-$$;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+  IF t >= p.observed_at AND p.earlier = '{}' AND p.absent = a AND p.attrs = v THEN
+    RETURN ROW(p.ci_id, p.source, v, a, t, r, '{}'::jsonb)::cmdb.claim;
+  END IF;
+  IF t >= p.observed_at AND p.earlier = '{}'
+     AND v ?& ARRAY(SELECT k FROM jsonb_object_keys(p.attrs) k WHERE NOT k = ANY (a))
+     AND p.absent <@ (a || ARRAY(SELECT jsonb_object_keys(v))) THEN
+    RETURN ROW(p.ci_id, p.source, v, a, t, r, '{}'::jsonb)::cmdb.claim;
+  END IF;
+  RETURN cmdb.claim_fold(p.ci_id, p.source, ARRAY(
+    SELECT ROW(coalesce(s.attr, o.attr),
+               CASE WHEN s.attr IS NULL THEN o.value ELSE s.value END,
+               CASE WHEN s.attr IS NULL THEN o.at ELSE greatest(o.at, t) END,
+               CASE WHEN s.attr IS NULL OR o.at > t AND s.value IS NOT DISTINCT FROM o.value THEN o.run
+                    ELSE r END)::cmdb.claim_attr
+      FROM cmdb.claim_attrs(p) o
+      FULL JOIN (SELECT j.key, j.value FROM jsonb_each(v) j
+                 UNION ALL
+                 SELECT x, NULL::jsonb FROM unnest(a) x) s(attr, value) ON s.attr = o.attr));
+END $$;
 
 INSERT INTO cmdb.claim
 SELECT f.* FROM (SELECT c.ci_id, c.source,
