@@ -106,6 +106,14 @@ expect 0 ci why "$mx" banner
 expect_out '^cli +100 +2026-[^ ]+Z +yes +highest priority'
 expect 0 ingest "$work/t1.ndjson"
 expect_eq "$(sql "SELECT attributes ? 'banner' FROM cmdb.ci WHERE id = $mx")" f "the scanner does not bring it back"
+# the view and the fold are each other's inverse (006 migrated the claims
+# of before through claim_fold): every claim row, earlier times and absent
+# attributes included, is the fold of its own attributes as the view shows them
+expect_eq "$(sql "SELECT count(*) FILTER (WHERE f IS DISTINCT FROM c), count(*) FILTER (WHERE c.earlier <> '{}') > 0,
+  count(*) FILTER (WHERE c.absent <> '{}') > 0
+  FROM cmdb.claim c CROSS JOIN LATERAL cmdb.claim_fold(c.ci_id, c.source, ARRAY(
+    SELECT ROW(a.attr, a.value, a.observed_at, a.run)::cmdb.claim_attr FROM cmdb.attr_claim a
+     WHERE a.ci_id = c.ci_id AND a.source = c.source)) f" | tr '|' ' ')" "0 t t" "claim rows round-trip through the view"
 
 # --- missing: a complete scan marks what it did not see; an incomplete one marks nothing
 python3 "$gen" 15 3 run-c-incomplete --incomplete --hour 4 >"$work/c1.ndjson"
