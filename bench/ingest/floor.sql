@@ -7,13 +7,16 @@
 -- the leanest model writes, per host:
 --   3 + P CIs         host, interface, address, P services (attributes inline,
 --                     so provenance costs no row of its own)
---   3 + P identities  one each (ours has more: a host also by its MAC)
+--   2 + P identities  the interface's MAC, the address, each service's
+--                     endpoint (a host is found through them, as in ours)
 --   2 + P relations   has_interface, has_address, P x provides
 --   5 + 2P history    one row per created CI and relationship, each with its
 --                     own sha256 (no chain: cheaper than any tamper-evident
 --                     history)
--- and no evidence rows, no versions, no claims, no staging and no JSON: the
--- values come from generate_series. Each table keeps only the indexes a
+-- `cmdb ingest` writes all of these (and history rows for the identities
+-- besides). The floor writes nothing else: no evidence rows, no versions,
+-- no claims, no staging, and no JSON to parse (the values come from
+-- generate_series). Each table keeps only the indexes a
 -- CMDB cannot answer its questions without: CIs by id and name,
 -- identities by value and by CI, relationships both ways, history by CI.
 -- Everything here is cheaper than what `cmdb ingest` must do, so its time
@@ -62,8 +65,9 @@ CREATE UNLOGGED TABLE src_ci AS
                                 lpad(to_hex(k >> 8 & 255), 2, '0'), lpad(to_hex(k & 255), 2, '0')) AS mac) a,
          generate_series(0, 2 + :ports) j;
 CREATE UNLOGGED TABLE src_ci_identity AS
-  SELECT CASE type WHEN 'host' THEN 'fqdn' WHEN 'network_interface' THEN 'mac' WHEN 'ip_address' THEN 'ip'
-                   ELSE 'service' END AS kind, name AS value, id AS ci_id FROM src_ci;
+  SELECT CASE type WHEN 'network_interface' THEN 'mac' WHEN 'ip_address' THEN 'ip' ELSE 'endpoint' END AS kind,
+         name AS value, id AS ci_id
+    FROM src_ci WHERE type <> 'host';
 CREATE UNLOGGED TABLE src_rel AS
   SELECT (id >> 4) * 16 AS source_id,
          CASE WHEN type = 'service' THEN 'provides' ELSE 'has_' || CASE type WHEN 'ip_address' THEN 'address' ELSE 'interface' END END AS type,
